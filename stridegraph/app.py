@@ -1,0 +1,366 @@
+"""App assembly: the Starlette application with Strawberry at /graphql and the operational
+endpoints (/healthz, /readyz, /metrics), request logging, metrics and body limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http.ides import get_graphql_ide_html
+
+from stridegraph.config import Settings
+from stridegraph.db.engine import make_engine, make_session_factory
+from stridegraph.domain.crypto import SecretCipher
+from stridegraph.domain.errors import Unauthenticated
+from stridegraph.domain.mail import Mailer
+from stridegraph.domain.passwords import PasswordService
+from stridegraph.domain.unit import Services, Unit
+from stridegraph.domain.viewer import resolve_bearer
+from stridegraph.graph.context import Context
+from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.schema import build_schema
+from stridegraph.metrics import Metrics
+
+log = logging.getLogger("stridegraph.http")
+STATIC = Path(__file__).parent / "static"
+
+
+def client_address(scope: Scope, trusted: tuple[Any, ...]) -> str:
+    """The peer address, or for a trusted proxy the right-most untrusted X-Forwarded-For hop."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return str(peer)
+    forwarded = ""
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded = (
+                f"{forwarded},{value.decode('latin-1')}" if forwarded else value.decode("latin-1")
+            )
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else str(peer)
+
+
+class StrideGraphQL(GraphQL):
+    """Strawberry's ASGI view, with one unit of work (database session) per HTTP request and
+    the viewer resolved from the bearer token before execution."""
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(build_schema(services.settings), **kwargs)
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        async with self.services.sessions() as session:
+            unit = Unit(services=self.services, session=session)
+            context = Context(
+                request=request,
+                response=None,
+                unit=unit,
+                request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+                client_address=scope.get("state", {}).get("client_address") or "unknown",
+            )
+            await self._authenticate(request, context)
+            try:
+                response = await self.run(request, context=context)
+            except HTTPException as exc:
+                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+            finally:
+                if session.in_transaction():
+                    await unit.rollback()
+        await response(scope, receive, send)
+
+    async def _authenticate(self, request: Request, context: Context) -> None:
+        header = request.headers.get("authorization")
+        if not header:
+            return
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            context.auth_failure = "UNAUTHENTICATED"
+            return
+        try:
+            context.viewer = await context.unit.run(_resolve, token=token.strip())
+        except Unauthenticated:
+            context.auth_failure = "UNAUTHENTICATED"
+        except Exception as exc:
+            if not _database_down(exc):
+                raise
+            context.auth_failure = "SERVICE_UNAVAILABLE"
+
+    async def get_context(self, request: Any, response: Any) -> Any:  # pragma: no cover
+        raise RuntimeError("the context is built in __call__")
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql_html())
+
+
+async def _resolve(unit: Unit, *, token: str) -> Any:
+    return await resolve_bearer(unit, token=token)
+
+
+_CDN_ASSETS = {
+    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
+    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
+    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
+}
+
+
+@functools.cache
+def graphiql_html() -> str:
+    """Strawberry's GraphiQL page with every asset served by stridegraph itself (no CDN):
+    the vendored files are byte-identical, so the page's integrity hashes still hold."""
+    html = get_graphql_ide_html("graphiql")
+    for url, name in _CDN_ASSETS.items():
+        html = html.replace(url, f"/static/graphiql/{name}")
+    return html
+
+
+class RequestLogMiddleware:
+    """Request id, client address, one JSON log line and metrics per request; rejects bodies
+    larger than the configured limit before they are read."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+
+    def _body_limit(self, scope: Scope) -> int:
+        for name, value in scope.get("headers", []):
+            if name == b"content-type" and value.startswith(b"multipart/form-data"):
+                return self.settings.max_upload_bytes + 64 * 1024
+        return self.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_address"] = client_address(scope, self.settings.trusted_proxies)
+        status = 500
+        limit = self._body_limit(scope)
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        declared = _content_length(scope)
+        try:
+            if declared is not None and declared > limit:
+                raise _BodyTooLarge
+            await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTooLarge:
+            status = 413
+            response = JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "Request body too large.",
+                            "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                        }
+                    ]
+                },
+                status_code=413,
+            )
+            await response(scope, receive, send_wrapper)
+        except Exception:
+            status = 500
+            log.exception("unhandled error", extra={"request_id": request_id})
+            response = JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "Internal server error",
+                            "extensions": {
+                                "code": "INTERNAL_SERVER_ERROR",
+                                "requestId": request_id,
+                            },
+                        }
+                    ]
+                },
+                status_code=500,
+            )
+            with contextlib.suppress(Exception):
+                await response(scope, receive, send_wrapper)
+        finally:
+            duration = time.perf_counter() - started
+            route = _route_name(scope.get("path", ""))
+            self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(duration)
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "operation": state.get("operation_name"),
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "client": state["client_address"],
+                },
+            )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _route_name(path: str) -> str:
+    if path.startswith("/photos/"):
+        return "/photos/{userId}"
+    if path in ("/graphql", "/healthz", "/readyz", "/metrics"):
+        return path
+    return "other"
+
+
+def build_services(settings: Settings, engine: AsyncEngine) -> Services:
+    return Services(
+        settings=settings,
+        sessions=make_session_factory(engine),
+        passwords=PasswordService(settings),
+        mailer=Mailer(settings.smtp_url, settings.mail_from),
+        cipher=SecretCipher(settings.encryption_keys),
+    )
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """The ASGI app. Pass ``services`` to share them with a test; otherwise the app builds and
+    owns its engine."""
+    engine = None
+    if services is None:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        services = build_services(settings, engine)
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.mailer.start()
+        try:
+            yield
+        finally:
+            await services.mailer.stop()
+            if engine is not None:
+                services.passwords.close()
+                await engine.dispose()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with services.sessions() as session:
+                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    view = StrideGraphQL(
+        services,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=True,
+    )
+    routes: list[Any] = [
+        Route("/graphql", view, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(RequestLogMiddleware, settings=settings, metrics=metrics)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "apollo-require-preflight",
+                    "x-apollo-operation-name",
+                ],
+                max_age=600,
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.services = services
+    app.state.engine = engine
+    app.state.metrics = metrics
+    return app
+
+
+def app_from_env() -> Starlette:
+    """uvicorn's factory (one call per worker): configuration from the environment."""
+    from stridegraph.config import load_settings
+    from stridegraph.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,184 @@
+"""The ``stridegraph`` command: serve, migrate, create-admin, export-schema.
+
+Start-up problems (bad configuration, unreachable database, unmigrated PostgreSQL) print one
+line to stderr and exit non-zero: 2 for configuration, 1 for the rest. No tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from stridegraph.config import ConfigError, Settings, load_settings
+
+
+class StartupError(Exception):
+    """Something outside the configuration keeps us from starting; the message says what."""
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"stridegraph: {message}", file=sys.stderr)
+    return code
+
+
+async def _check_database(settings: Settings, *, migrate_sqlite: bool) -> None:
+    """Make sure the database answers and is at the head revision (SQLite: migrate it)."""
+    from stridegraph.db import migrate
+    from stridegraph.db.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            current = await asyncio.wait_for(migrate.current_revision(engine), timeout=10)
+        except Exception as exc:
+            raise StartupError(
+                f"cannot reach the database ({type(exc).__name__}): check STRIDEGRAPH_DATABASE_URL"
+            ) from None
+        if current == migrate.head_revision():
+            return
+        if settings.is_sqlite and migrate_sqlite:
+            await migrate.upgrade_async(settings.database_url)
+            return
+        raise StartupError(
+            f"the database is at revision {current or 'none'}, not {migrate.head_revision()}: "
+            "run `stridegraph migrate` first"
+        )
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from stridegraph.logs import configure_logging
+
+    asyncio.run(_check_database(settings, migrate_sqlite=True))
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "stridegraph.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from stridegraph.db import migrate
+
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:
+        raise StartupError(
+            f"migration failed ({type(exc).__name__}): {str(exc).splitlines()[0][:200]}"
+        ) from None
+    print(f"database at revision {migrate.head_revision()}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise StartupError("the passwords do not match")
+    return first
+
+
+async def _create_admin(
+    settings: Settings, username: str, email: str, name: str, password: str
+) -> None:
+    from stridegraph.app import build_services
+    from stridegraph.db.engine import make_engine
+    from stridegraph.domain import accounts
+    from stridegraph.domain.errors import DomainError
+    from stridegraph.domain.unit import open_unit
+
+    await _check_database(settings, migrate_sqlite=True)
+    engine = make_engine(settings.database_url)
+    services = build_services(settings, engine)
+    try:
+        async with open_unit(services) as unit:
+            account = accounts.NewAccount(
+                username=username,
+                email=email,
+                name=name,
+                password=password,
+                access_type=accounts.AccessType.ADMIN,
+                email_verified=True,
+            )
+            try:
+                user = await unit.transaction(accounts.create_account, account=account)
+            except DomainError as exc:
+                raise StartupError(
+                    "; ".join(f"{p.field or 'input'}: {p.message}" for p in exc.problems)
+                ) from None
+        print(f"created administrator {user.username} (id {user.id})")
+    finally:
+        services.passwords.close()
+        await engine.dispose()
+
+
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args)
+    asyncio.run(
+        _create_admin(settings, args.username, args.email, args.name or args.username, password)
+    )
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace, settings: Settings | None) -> int:
+    from stridegraph.graph.schema import export_sdl
+
+    sys.stdout.write(export_sdl())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stridegraph", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+    sub.add_parser("migrate", help="upgrade the database to the latest revision").set_defaults(
+        handler=cmd_migrate
+    )
+    admin = sub.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default=None)
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.set_defaults(handler=cmd_create_admin)
+    sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
+        handler=cmd_export_schema, no_config=True
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = None if getattr(args, "no_config", False) else load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    try:
+        return int(args.handler(args, settings))
+    except StartupError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

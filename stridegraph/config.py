@@ -1,0 +1,244 @@
+"""Configuration: every ``STRIDEGRAPH_*`` variable, parsed and validated once at start.
+
+A bad value raises :class:`ConfigError` naming the variable, so the CLI can print one line and
+exit 2 instead of a traceback. In the embedded (SQLite) mode the secret keys are generated once
+into ``DATA_DIR`` with mode 0600 and reused; with PostgreSQL they must be given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "STRIDEGRAPH_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; ``variable`` names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{PREFIX}{variable}: {problem}")
+        self.variable = PREFIX + variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration. Immutable: tests derive variants with :meth:`with_`."""
+
+    database_url: str
+    secret_key: str
+    encryption_keys: tuple[str, ...]
+    data_dir: Path
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    mail_from: str = "stridegraph <no-reply@localhost>"
+    cors_origins: tuple[str, ...] = ()
+    introspection: bool = True
+    graphiql: bool = True
+    log_level: str = "INFO"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 50
+    login_window_seconds: int = 15 * 60
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    argon2_parallelism: int = 4
+    hash_concurrency: int = 2
+    mfa_issuer: str = "stridegraph"
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_body_bytes: int = 1024 * 1024
+    db_pool_size: int = 10
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.smtp_url)
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some values replaced (used by tests and the CLI)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(PREFIX + name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    raw = _get(env, "DATABASE_URL")
+    if raw is None:
+        return f"sqlite+aiosqlite:///{data_dir / 'stridegraph.sqlite3'}"
+    if raw.startswith("sqlite+aiosqlite:///"):
+        return raw
+    if raw.startswith("postgresql+asyncpg://"):
+        parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            raise ConfigError("DATABASE_URL", "the port is not a number") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ConfigError("DATABASE_URL", "no host in the PostgreSQL URL")
+        if not parts.path.strip("/"):
+            raise ConfigError("DATABASE_URL", "no database name in the PostgreSQL URL")
+        return raw
+    raise ConfigError(
+        "DATABASE_URL",
+        "expected sqlite+aiosqlite:///<path> or postgresql+asyncpg://user@host:port/db",
+    )
+
+
+def _url(
+    env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]
+) -> str | None:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(name, f"expected a URL with scheme {' or '.join(schemes)}, got {raw!r}")
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ConfigError(name, "the port is not a number") from None
+    return raw.rstrip("/")
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    raw = _get(env, name)
+    if raw is None:
+        return ()
+    try:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip()
+        )
+    except ValueError as exc:
+        raise ConfigError(name, f"not a list of addresses or networks: {exc}") from None
+
+
+def _key_file(data_dir: Path, filename: str) -> str:
+    """Read a generated key from DATA_DIR, creating it (mode 0600) on first start."""
+    path = data_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _keys(env: Mapping[str, str], embedded: bool, data_dir: Path) -> tuple[str, tuple[str, ...]]:
+    secret = _get(env, "SECRET_KEY")
+    encryption = _get(env, "ENCRYPTION_KEY")
+    if not embedded:
+        if secret is None:
+            raise ConfigError("SECRET_KEY", "required with PostgreSQL (at least 32 characters)")
+        if encryption is None:
+            raise ConfigError("ENCRYPTION_KEY", "required with PostgreSQL (comma-separated keys)")
+    secret = secret or _key_file(data_dir, "secret_key")
+    encryption = encryption or _key_file(data_dir, "encryption_key")
+    if len(secret) < 32:
+        raise ConfigError("SECRET_KEY", "must be at least 32 characters")
+    keys = tuple(k.strip() for k in encryption.split(",") if k.strip())
+    if not keys or any(len(k) < 32 for k in keys):
+        raise ConfigError(
+            "ENCRYPTION_KEY", "each comma-separated key must be at least 32 characters"
+        )
+    return secret, keys
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse the environment; raise :class:`ConfigError` on the first bad value."""
+    env = os.environ if env is None else env
+    data_dir = Path(_get(env, "DATA_DIR") or "./data").resolve()
+    database_url = _database_url(env, data_dir)
+    embedded = database_url.startswith("sqlite")
+    log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
+    secret, keys = _keys(env, embedded, data_dir)
+    cors = _get(env, "CORS_ORIGINS")
+    return Settings(
+        database_url=database_url,
+        secret_key=secret,
+        encryption_keys=keys,
+        data_dir=data_dir,
+        public_url=_url(env, "PUBLIC_URL", "http://127.0.0.1:8000", ("http", "https"))
+        or "http://127.0.0.1:8000",
+        smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
+        mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
+        cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) if cors else (),
+        introspection=_bool(env, "INTROSPECTION", True),
+        graphiql=_bool(env, "GRAPHIQL", True),
+        log_level=log_level,
+        access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
+        refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
+        login_max_failures_account=_int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5, minimum=1),
+        login_max_failures_address=_int(env, "LOGIN_MAX_FAILURES_ADDRESS", 50, minimum=1),
+        login_window_seconds=_int(env, "LOGIN_WINDOW", 15 * 60, minimum=1),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, minimum=1024),
+        max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
+        argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
+        argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 65536, minimum=8),
+        argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),
+        hash_concurrency=_int(
+            env, "HASH_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2), minimum=1
+        ),
+        mfa_issuer=_get(env, "MFA_ISSUER") or "stridegraph",
+        max_query_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=2),
+        max_aliases=_int(env, "MAX_ALIASES", 30, minimum=1),
+        max_tokens=_int(env, "MAX_TOKENS", 2000, minimum=50),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
+        db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+    )

@@ -1,0 +1,1 @@
+"""Persistence: models, queries and Alembic migrations. Knows nothing of GraphQL."""

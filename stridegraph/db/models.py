@@ -1,0 +1,304 @@
+"""SQLAlchemy 2 typed models: everything this service owns.
+
+Alembic migrations (``db/migrations``) are the only way a schema is made; a test checks that
+these models and the migrations agree. Usernames and e-mail addresses are unique
+case-insensitively through unique indexes on ``lower()``, on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from stridegraph.db.enums import (
+    AccessType,
+    ActivityVisibility,
+    Currency,
+    Gender,
+    Language,
+    PasswordPolicy,
+    TokenPurpose,
+    Units,
+    WeekDay,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _enum(cls: type, length: int = 20) -> Enum:
+    """Store an enum by its lower-case value in a plain VARCHAR (portable, easy to migrate)."""
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    """An account and its profile (the seed's ``users`` table, plus timestamps and MFA state)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(250))
+    username: Mapped[str] = mapped_column(String(250))
+    email: Mapped[str] = mapped_column(String(250))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    preferred_language: Mapped[Language] = mapped_column(_enum(Language, 5), default=Language.US)
+    gender: Mapped[Gender] = mapped_column(_enum(Gender), default=Gender.UNSPECIFIED)
+    units: Mapped[Units] = mapped_column(_enum(Units), default=Units.METRIC)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_heart_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    access_type: Mapped[AccessType] = mapped_column(_enum(AccessType), default=AccessType.REGULAR)
+    photo_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_day_of_week: Mapped[WeekDay] = mapped_column(_enum(WeekDay), default=WeekDay.MONDAY)
+    currency: Mapped[Currency] = mapped_column(_enum(Currency), default=Currency.EURO)
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mfa_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mfa_pending_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mfa_last_used_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending_admin_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("ix_users_access_type_active", "access_type", "active"),
+        Index("ix_users_created_at", "created_at"),
+        CheckConstraint("height IS NULL OR (height BETWEEN 1 AND 300)", name="height_range"),
+        CheckConstraint(
+            "max_heart_rate IS NULL OR (max_heart_rate BETWEEN 30 AND 250)", name="max_hr_range"
+        ),
+    )
+
+
+class PrivacySettings(Base):
+    """Per-user privacy choices (1:1 with users): the 12 hide flags and default visibility."""
+
+    __tablename__ = "user_privacy_settings"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    default_activity_visibility: Mapped[ActivityVisibility] = mapped_column(
+        _enum(ActivityVisibility), default=ActivityVisibility.PUBLIC
+    )
+    hide_activity_start_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_location: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_map: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_hr: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_power: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_cadence: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_elevation: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_speed: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_pace: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_laps: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_workout_sets_steps: Mapped[bool] = mapped_column(Boolean, default=False)
+    hide_activity_gear: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+HIDE_FLAGS: tuple[str, ...] = tuple(
+    c.name for c in PrivacySettings.__table__.columns if c.name.startswith("hide_")
+)
+
+
+class Integrations(Base):
+    """Which third-party services a user has linked (the seed's UsersMe integration flags)."""
+
+    __tablename__ = "user_integrations"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    strava_linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    garminconnect_linked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IdentityProviderLink(Base):
+    """An external identity linked to a user (counted as ``externalAuthCount``)."""
+
+    __tablename__ = "user_identity_providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("uq_identity_provider_subject", "provider", "subject", unique=True),)
+
+
+class ServerSettings(Base):
+    """The single row of server-wide settings (id is always 1)."""
+
+    __tablename__ = "server_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    signup_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    signup_require_email_verification: Mapped[bool] = mapped_column(Boolean, default=True)
+    signup_require_admin_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_profiles: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_policy: Mapped[PasswordPolicy] = mapped_column(
+        _enum(PasswordPolicy), default=PasswordPolicy.LENGTH_ONLY
+    )
+    password_min_length_regular: Mapped[int] = mapped_column(Integer, default=8)
+    password_min_length_admin: Mapped[int] = mapped_column(Integer, default=12)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class Session(Base):
+    """A login session: one rotation family of access and refresh tokens (hashes only)."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    access_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    access_expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    refresh_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    refresh_expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RotatedRefreshToken(Base):
+    """A refresh token already exchanged: presenting it again revokes its whole session."""
+
+    __tablename__ = "rotated_refresh_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    rotated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OneTimeToken(Base):
+    """E-mail verification, password reset, e-mail change and MFA-login tokens: hashed,
+    expiring, single use. ``new_email`` carries the address an e-mail change confirms."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose, 30))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    new_email: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class MfaBackupCode(Base):
+    """One MFA backup code, stored as a hash; usable once."""
+
+    __tablename__ = "mfa_backup_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class ApiToken(Base):
+    """A personal API token for scripts: shown once, stored hashed, scoped, optionally expiring."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_prefix: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class LoginAttempt(Base):
+    """A failed login (or MFA code), for rate limits shared by every worker and restart."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(250))
+    client_address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_attempts_account", "account_key", "created_at"),
+        Index("ix_login_attempts_address", "client_address", "created_at"),
+    )

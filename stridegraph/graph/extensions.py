@@ -1,0 +1,102 @@
+"""Schema extensions: refuse bad credentials before execution, and mask unexpected errors.
+
+Passed to the schema as classes or factories (one fresh instance per request).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionResult
+
+log = logging.getLogger("stridegraph.graphql")
+
+KNOWN_CODES = frozenset(
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "BAD_USER_INPUT",
+        "SERVICE_UNAVAILABLE",
+        "GRAPHQL_VALIDATION_FAILED",
+    }
+)
+
+
+def _database_down(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class AuthGuard(SchemaExtension):
+    """A bad bearer token fails the whole operation with UNAUTHENTICATED (never a silent
+    downgrade to anonymous); a database that could not be asked is SERVICE_UNAVAILABLE."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        request = getattr(context, "request", None)
+        if request is not None:  # for the request's log line
+            request.scope.setdefault("state", {})["operation_name"] = (
+                self.execution_context.operation_name
+            )
+        failure = getattr(context, "auth_failure", None)
+        if failure is not None:
+            message = (
+                "The token is invalid, expired or revoked."
+                if failure == "UNAUTHENTICATED"
+                else "The service is temporarily unavailable."
+            )
+            self.execution_context.result = ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": failure})]
+            )
+        yield
+
+
+class MaskUnexpectedErrors(SchemaExtension):
+    """Errors we raised on purpose (they carry a known ``extensions.code``) and GraphQL
+    validation errors pass; anything else becomes ``Internal server error`` with the request
+    id, and its trace goes to the log under the same id."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not getattr(result, "errors", None):
+            return
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        result.errors = [self._mask(error, request_id) for error in result.errors]
+
+    def _mask(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            code = (error.extensions or {}).get("code")
+            if original is None or code in KNOWN_CODES:
+                return error
+        if _database_down(original):
+            log.warning("database unavailable", extra={"request_id": request_id})
+            return GraphQLError(
+                "The service is temporarily unavailable.",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
+            )
+        log.error(
+            "unexpected error in resolver",
+            exc_info=(type(original), original, original.__traceback__) if original else None,
+            extra={"request_id": request_id, "path": error.path},
+        )
+        return GraphQLError(
+            "Internal server error",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )

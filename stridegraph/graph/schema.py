@@ -1,0 +1,78 @@
+"""The schema root: merges each family's queries and mutations into one federated schema.
+
+To add a family, write its ``queries.py`` / ``mutations.py`` under ``graph/<family>/`` and list
+its classes in ``QUERIES`` / ``MUTATIONS`` below.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from stridegraph.config import Settings
+from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
+from stridegraph.graph.settings.queries import SettingsQueries
+from stridegraph.graph.users.queries import UserQueries
+from stridegraph.graph.users.types import User
+
+QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries)
+MUTATIONS: tuple[type, ...] = ()
+TYPES: tuple[type, ...] = (User,)
+
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+
+
+class Schema(strawberry.federation.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry logs every error with its trace; MaskUnexpectedErrors already logs the
+        unexpected ones (with the request id), and the rest are the client's business."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with its per-request extensions (given as factories, never instances)."""
+    extensions: list = [
+        MaskUnexpectedErrors,
+        partial(ParserCache, maxsize=512),
+        partial(ValidationCache, maxsize=512),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        AuthGuard,
+    ]
+    if not settings.introspection:
+        extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=TYPES,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+        federation_version="2.11",
+    )
+
+
+def export_sdl() -> str:
+    """The SDL ``schema.graphql`` holds (independent of runtime limits)."""
+    placeholder = Settings(
+        database_url="sqlite+aiosqlite://",
+        secret_key="-" * 32,
+        encryption_keys=("-" * 32,),
+        data_dir=Path("."),
+    )
+    return build_schema(placeholder).as_str() + "\n"

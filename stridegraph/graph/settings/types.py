@@ -1,0 +1,35 @@
+"""``ServerSettings``: the public part of the server-wide settings."""
+
+from __future__ import annotations
+
+import strawberry
+
+from stridegraph.domain.settings import EffectiveSettings
+from stridegraph.graph.enums import PasswordPolicy
+
+
+@strawberry.type(description="Server-wide settings, as they apply now.")
+class ServerSettings:
+    signup_enabled: bool
+    signup_require_email_verification: bool = strawberry.field(
+        description="False whenever mail is disabled, whatever is stored."
+    )
+    signup_require_admin_approval: bool
+    public_profiles: bool
+    password_policy: PasswordPolicy  # type: ignore[valid-type]
+    password_min_length_regular: int
+    password_min_length_admin: int
+    mail_enabled: bool = strawberry.field(description="Whether this server can send mail.")
+
+    @classmethod
+    def from_domain(cls, s: EffectiveSettings) -> ServerSettings:
+        return cls(
+            signup_enabled=s.signup_enabled,
+            signup_require_email_verification=s.signup_require_email_verification,
+            signup_require_admin_approval=s.signup_require_admin_approval,
+            public_profiles=s.public_profiles,
+            password_policy=s.password_policy,
+            password_min_length_regular=s.password_min_length_regular,
+            password_min_length_admin=s.password_min_length_admin,
+            mail_enabled=s.mail_enabled,
+        )

@@ -1,0 +1,1 @@
+"""Users: types, queries, profile and admin mutations."""

@@ -1,0 +1,230 @@
+"""``User`` (what others see), ``UserMe`` (the viewer's own record) and ``PrivacySettings``.
+
+Private fields of ``User`` carry a permission class that fails silently: for a viewer who may
+not read them they resolve to null, without an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types import Info
+
+from stridegraph.db import models
+from stridegraph.graph.enums import (
+    AccessType,
+    ActivityVisibility,
+    Currency,
+    Gender,
+    Language,
+    Units,
+    WeekDay,
+)
+from stridegraph.graph.permissions import viewer_of
+
+
+class SelfOrAdmin(BasePermission):
+    """The viewer is this user or an administrator. Used with ``fail_silently``."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = viewer_of(info)
+        return viewer is not None and (viewer.is_admin or viewer.user_id == source.id)
+
+
+def private(description: str | None = None) -> Any:
+    """A field only the user and admins can read; null for everyone else."""
+    return strawberry.field(
+        description=description,
+        extensions=[
+            PermissionExtension(
+                permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
+            )
+        ],
+    )
+
+
+def photo_url(row: models.User, public_url: str) -> str | None:
+    """A URL that changes whenever the photo changes (the stored name is content-derived)."""
+    if not row.photo_path:
+        return None
+    version = row.photo_path.rsplit("/", 1)[-1].split(".", 1)[0][:16]
+    return f"{public_url}/photos/{row.id}?v={version}"
+
+
+@strawberry.federation.type(keys=["id"], description="A user account as others see it.")
+class User(relay.Node):
+    id: relay.NodeID[int]
+    username: str
+    name: str
+    city: str | None
+    access_type: AccessType  # type: ignore[valid-type]
+    photo_url: str | None
+    created_at: dt.datetime
+    email: str | None = private()
+    birthdate: dt.date | None = private()
+    preferred_language: Language | None = private()  # type: ignore[valid-type]
+    gender: Gender | None = private()  # type: ignore[valid-type]
+    units: Units | None = private()  # type: ignore[valid-type]
+    height: int | None = private(description="Centimetres.")
+    max_heart_rate: int | None = private(description="Beats per minute.")
+    first_day_of_week: WeekDay | None = private()  # type: ignore[valid-type]
+    currency: Currency | None = private()  # type: ignore[valid-type]
+    active: bool | None = private()
+    mfa_enabled: bool | None = private()
+    email_verified: bool | None = private()
+    pending_admin_approval: bool | None = private()
+
+    @strawberry.field(
+        description="Linked external identity providers.",
+        extensions=[
+            PermissionExtension(
+                permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
+            )
+        ],
+    )
+    async def external_auth_count(self, info: Info) -> int | None:
+        return await info.context.loaders.external_auth_count.load(self.id)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_row(cls, row: models.User, public_url: str) -> User:
+        return cls(
+            id=row.id,
+            username=row.username,
+            name=row.name,
+            city=row.city,
+            access_type=row.access_type,
+            photo_url=photo_url(row, public_url),
+            created_at=row.created_at,
+            email=row.email,
+            birthdate=row.birthdate,
+            preferred_language=row.preferred_language,
+            gender=row.gender,
+            units=row.units,
+            height=row.height,
+            max_heart_rate=row.max_heart_rate,
+            first_day_of_week=row.first_day_of_week,
+            currency=row.currency,
+            active=row.active,
+            mfa_enabled=row.mfa_enabled,
+            email_verified=row.email_verified,
+            pending_admin_approval=row.pending_admin_approval,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[User | None]:
+        from stridegraph.graph.users.resolve import visible_users_by_ids
+
+        return await visible_users_by_ids(info, [int(i) for i in node_ids if i.isdigit()], node_ids)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
+        """Federation ``_entities``: same visibility as ``user(id:)``."""
+        from stridegraph.graph.users.resolve import user_by_global_id
+
+        return await user_by_global_id(info, str(id))
+
+
+@strawberry.type(description="The viewer's privacy choices for their activities.")
+class PrivacySettings:
+    default_activity_visibility: ActivityVisibility  # type: ignore[valid-type]
+    hide_activity_start_time: bool
+    hide_activity_location: bool
+    hide_activity_map: bool
+    hide_activity_hr: bool
+    hide_activity_power: bool
+    hide_activity_cadence: bool
+    hide_activity_elevation: bool
+    hide_activity_speed: bool
+    hide_activity_pace: bool
+    hide_activity_laps: bool
+    hide_activity_workout_sets_steps: bool
+    hide_activity_gear: bool
+
+    @classmethod
+    def from_row(cls, row: models.PrivacySettings | None) -> PrivacySettings:
+        row = row or models.PrivacySettings(
+            default_activity_visibility=models.ActivityVisibility.PUBLIC,
+            **dict.fromkeys(models.HIDE_FLAGS, False),
+        )
+        return cls(
+            default_activity_visibility=row.default_activity_visibility,
+            **{flag: bool(getattr(row, flag)) for flag in models.HIDE_FLAGS},
+        )
+
+
+@strawberry.type(description="The signed-in user's own record (the seed's UsersMe).")
+class UserMe:
+    id: strawberry.ID
+    username: str
+    name: str
+    email: str
+    city: str | None
+    birthdate: dt.date | None
+    preferred_language: Language  # type: ignore[valid-type]
+    gender: Gender  # type: ignore[valid-type]
+    units: Units  # type: ignore[valid-type]
+    height: int | None
+    max_heart_rate: int | None
+    first_day_of_week: WeekDay  # type: ignore[valid-type]
+    currency: Currency  # type: ignore[valid-type]
+    access_type: AccessType  # type: ignore[valid-type]
+    photo_url: str | None
+    active: bool
+    mfa_enabled: bool
+    email_verified: bool
+    pending_admin_approval: bool
+    created_at: dt.datetime
+    user_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def external_auth_count(self, info: Info) -> int:
+        return await info.context.loaders.external_auth_count.load(self.user_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def is_strava_linked(self, info: Info) -> bool:
+        row = await info.context.loaders.integrations_by_user.load(self.user_id)
+        return bool(row and row.strava_linked)
+
+    @strawberry.field
+    async def is_garminconnect_linked(self, info: Info) -> bool:
+        row = await info.context.loaders.integrations_by_user.load(self.user_id)
+        return bool(row and row.garminconnect_linked)
+
+    @strawberry.field
+    async def privacy_settings(self, info: Info) -> PrivacySettings:
+        return PrivacySettings.from_row(
+            await info.context.loaders.privacy_by_user.load(self.user_id)
+        )
+
+    @classmethod
+    def from_row(cls, row: models.User, public_url: str) -> UserMe:
+        return cls(
+            id=strawberry.ID(relay.to_base64("User", row.id)),
+            user_id=row.id,
+            username=row.username,
+            name=row.name,
+            email=row.email,
+            city=row.city,
+            birthdate=row.birthdate,
+            preferred_language=row.preferred_language,
+            gender=row.gender,
+            units=row.units,
+            height=row.height,
+            max_heart_rate=row.max_heart_rate,
+            first_day_of_week=row.first_day_of_week,
+            currency=row.currency,
+            access_type=row.access_type,
+            photo_url=photo_url(row, public_url),
+            active=row.active,
+            mfa_enabled=row.mfa_enabled,
+            email_verified=row.email_verified,
+            pending_admin_approval=row.pending_admin_approval,
+            created_at=row.created_at,
+        )
