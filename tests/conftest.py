@@ -10,7 +10,6 @@ PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -36,7 +35,6 @@ from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.mail import Mailer
 from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.unit import Services, Unit
-
 from tests.pg import PostgresServer, find_postgres
 from tests.smtp import SmtpSink
 
@@ -87,7 +85,7 @@ class Database:
                 await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for table in tables:
-                    await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+                    await conn.execute(text(f"DELETE FROM {table}"))
         factory = make_session_factory(self.engine)
         async with factory() as session:
             session.add(ServerSettings(id=1))
@@ -185,7 +183,9 @@ class GraphQLClient:
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         """Execute and insist on no top-level errors."""
         body = await self.execute(query, variables, **kw)
         assert not body.get("errors"), body["errors"]
@@ -272,8 +272,17 @@ def start_server(env: dict[str, str], tmp: Path, *, workers: int = 1) -> LiveSer
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     full_env = {**os.environ, **env}
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "stridegraph.cli", "serve", "--port", str(port), "--workers", str(workers)],
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stridegraph.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=full_env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
@@ -321,5 +330,3 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     server = start_server(server_env(settings), tmp_path)
     yield server
     stop_server(server)
-
-

@@ -52,14 +52,16 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.cluster_dir and self.pg_ctl:
-            _as_postgres([self.pg_ctl, "-D", str(self.cluster_dir / "data"), "-m", "immediate", "stop"])
+            _as_postgres(
+                [self.pg_ctl, "-D", str(self.cluster_dir / "data"), "-m", "immediate", "stop"]
+            )
 
 
 async def _reachable(url: str) -> bool:
     dsn = url.replace("+asyncpg", "")
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -74,7 +76,7 @@ def _probe(url: str) -> bool:
 def _as_postgres(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
     if os.geteuid() == 0 and shutil.which("runuser"):
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    return subprocess.run(cmd, capture_output=True, timeout=60, check=False)  # noqa: S603
+    return subprocess.run(cmd, capture_output=True, timeout=60, check=False)
 
 
 def _start_cluster(base: Path) -> PostgresServer | None:
@@ -87,14 +89,26 @@ def _start_cluster(base: Path) -> PostgresServer | None:
     base.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
-    if _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]).returncode:
+    if _as_postgres(
+        [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+    ).returncode:
         return None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     started = _as_postgres(
-        [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(base / "log"),
+            "-w",
+            "start",
+        ]
     )
     if started.returncode:
         return None

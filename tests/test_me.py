@@ -71,7 +71,11 @@ async def test_viewer_costs_one_statement(gql, services, sql_counter):
 
 
 async def test_server_settings_defaults_and_stored_values(gql, db):
-    settings = (await gql.data("{ serverSettings { signupEnabled signupRequireEmailVerification signupRequireAdminApproval publicProfiles passwordPolicy passwordMinLengthRegular passwordMinLengthAdmin mailEnabled } }"))["serverSettings"]
+    settings = (
+        await gql.data(
+            "{ serverSettings { signupEnabled signupRequireEmailVerification signupRequireAdminApproval publicProfiles passwordPolicy passwordMinLengthRegular passwordMinLengthAdmin mailEnabled } }"
+        )
+    )["serverSettings"]
     assert settings == {
         "signupEnabled": False,
         # mail is disabled in this configuration, so verification cannot be required
@@ -85,5 +89,7 @@ async def test_server_settings_defaults_and_stored_values(gql, db):
     }
     async with db.engine.begin() as conn:
         await conn.execute(update(ServerSettings).values(signup_enabled=True, public_profiles=True))
-    again = (await gql.data("{ serverSettings { signupEnabled publicProfiles } }"))["serverSettings"]
+    again = (await gql.data("{ serverSettings { signupEnabled publicProfiles } }"))[
+        "serverSettings"
+    ]
     assert again == {"signupEnabled": True, "publicProfiles": True}

@@ -44,3 +44,14 @@ async def create_session(
     session_rows.add(unit.session, row)
     await unit.session.flush()
     return IssuedSession(row, access, refresh, row.access_expires_at, row.refresh_expires_at)
+
+
+async def revoke_user_sessions(
+    unit: Unit, *, user_id: int, keep_session_id: int | None = None
+) -> int:
+    """End every session of a user, except ``keep_session_id`` when given (changePassword
+    keeps the caller's own). Takes effect on the very next request: the viewer lookup only
+    accepts unrevoked sessions."""
+    return await session_rows.revoke_for_user(
+        unit.session, user_id, unit.now(), keep_session_id=keep_session_id
+    )
