@@ -38,3 +38,17 @@ async def login_token(services: Services, user: User, **kw: str) -> str:
     async with open_unit(services) as unit:
         issued = await unit.transaction(sessions.create_session, user=user, **kw)
     return issued.access_token  # type: ignore[no-any-return]
+
+
+async def scoped_token(services: Services, user: User, scopes: list[str]) -> str:
+    """A personal API token for ``user`` holding only ``scopes``."""
+    from stridegraph.domain import api_tokens
+    from stridegraph.domain.scopes import scopes_for
+    from stridegraph.domain.viewer import Viewer
+
+    viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+    async with open_unit(services) as unit:
+        issued = await unit.transaction(
+            api_tokens.create_api_token, viewer=viewer, name="test", scopes=scopes
+        )
+    return issued.token  # type: ignore[no-any-return]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import sessions as session_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
@@ -35,7 +36,7 @@ class Viewer:
 
 
 async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
-    """The viewer for a session access token, in one SQL statement.
+    """The viewer for a session access token or personal API token, in one SQL statement.
 
     Raises :class:`Unauthenticated` for anything that is not a live token of an active
     account: a bad token is an error, never a silent fall-back to anonymous.
@@ -48,4 +49,14 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
             session, user = found
             if user.active:
                 return Viewer(user=user, scopes=scopes_for(user.access_type), session_id=session.id)
+    elif tokens.looks_like(token, tokens.PERSONAL):
+        found_token = await api_token_rows.find_active_by_hash(
+            unit.session, tokens.digest(unit.settings.secret_key, token), unit.now()
+        )
+        if found_token is not None:
+            api_token, user = found_token
+            if user.active:
+                allowed = scopes_for(user.access_type)
+                granted = frozenset(api_token.scopes.split()) & allowed
+                return Viewer(user=user, scopes=granted, api_token_id=api_token.id)
     raise Unauthenticated("The token is invalid, expired or revoked.")

@@ -1,0 +1,41 @@
+"""SQL for personal API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stridegraph.db.models import ApiToken, User
+
+
+async def find_active_by_hash(
+    session: AsyncSession, token_hash: bytes, now: dt.datetime
+) -> tuple[ApiToken, User] | None:
+    """The live token with this hash and its user, in one statement."""
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == token_hash,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_for_user(session: AsyncSession, user_id: int) -> list[ApiToken]:
+    rows = await session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    return list(rows)
+
+
+async def touch(session: AsyncSession, token_id: int, now: dt.datetime) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))

@@ -1,0 +1,130 @@
+"""Who may run what: every query and mutation by five kinds of viewer, each cell asserted.
+
+A cell's expected outcome is one of:
+- ``OK``: no top-level UNAUTHENTICATED/FORBIDDEN error (payload errors are fine);
+- ``UNAUTHENTICATED`` / ``FORBIDDEN``: that top-level error code, and the field's data null.
+
+``test_every_operation_has_a_row`` fails when the schema has an operation without a row here.
+Each operation's document may use the variables ``$self`` (the viewer's own user id, or the
+regular user's for anonymous), ``$other`` (a third, ordinary user's global id) and ``$admin``
+(the admin's global id). Write documents that are valid for every viewer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from strawberry import relay
+
+from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.schema import build_schema
+from tests.conftest import make_settings
+from tests.helpers import login_token, make_user, scoped_token
+
+OK = "OK"
+UNAUTH = "UNAUTHENTICATED"
+FORBID = "FORBIDDEN"
+VIEWERS = ("anonymous", "regular", "regular_profile_read", "admin", "admin_users_read")
+
+
+@dataclass(frozen=True)
+class Row:
+    document: str
+    anonymous: str
+    regular: str
+    regular_profile_read: str
+    admin: str
+    admin_users_read: str
+
+
+def same_for_signed_in(document: str, anonymous: str, signed_in: str = OK) -> Row:
+    return Row(document, anonymous, signed_in, signed_in, signed_in, signed_in)
+
+
+def profile_read(document: str) -> Row:
+    """Signed in with ``profile:read``."""
+    return Row(document, UNAUTH, OK, OK, OK, FORBID)
+
+
+def profile_write(document: str) -> Row:
+    """Signed in with ``profile:write``."""
+    return Row(document, UNAUTH, OK, FORBID, OK, FORBID)
+
+
+def admin_write(document: str) -> Row:
+    """``ADMIN`` and ``users:write``."""
+    return Row(document, UNAUTH, FORBID, FORBID, OK, FORBID)
+
+
+# Operation name -> row. Keep in schema order of families; add a row with every new operation.
+ROWS: dict[str, Row] = {
+    "me": profile_read("query { me { id } }"),
+    "serverSettings": same_for_signed_in("query { serverSettings { signupEnabled } }", OK),
+}
+
+# Operations that are not the product's own (federation plumbing), checked elsewhere.
+EXEMPT = {"_service", "_entities"}
+
+
+def schema_operations() -> set[str]:
+    schema = build_schema(make_settings("sqlite+aiosqlite://", Path(".")))
+    graphql = schema._schema
+    names = set(graphql.query_type.fields)
+    if graphql.mutation_type is not None:
+        names |= set(graphql.mutation_type.fields)
+    return names - EXEMPT
+
+
+def test_every_operation_has_a_row() -> None:
+    missing = schema_operations() - set(ROWS)
+    extra = set(ROWS) - schema_operations()
+    assert not missing, f"operations without a permission row: {sorted(missing)}"
+    assert not extra, f"rows for operations the schema lacks: {sorted(extra)}"
+
+
+def gid(user: Any) -> str:
+    return relay.to_base64("User", user.id)
+
+
+async def credentials(services: Any) -> dict[str, Any]:
+    regular = await make_user(services, "regular")
+    admin = await make_user(services, "admin", admin=True, password="admin password long 1A!")
+    other = await make_user(services, "other")
+    return {
+        "users": {"regular": regular, "admin": admin, "other": other},
+        "tokens": {
+            "anonymous": None,
+            "regular": await login_token(services, regular),
+            "regular_profile_read": await scoped_token(services, regular, [PROFILE_READ]),
+            "admin": await login_token(services, admin),
+            "admin_users_read": await scoped_token(services, admin, [USERS_READ]),
+        },
+    }
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+@pytest.mark.parametrize("operation", sorted(ROWS))
+async def test_permission_cell(operation: str, viewer: str, gql: Any, services: Any) -> None:
+    row = ROWS[operation]
+    expected = getattr(row, viewer)
+    setup = await credentials(services)
+    users = setup["users"]
+    own = users["admin"] if viewer.startswith("admin") else users["regular"]
+    variables = {"self": gid(own), "other": gid(users["other"]), "admin": gid(users["admin"])}
+    used = {k: v for k, v in variables.items() if f"${k}" in row.document}
+    body = await gql.execute(row.document, used, token=setup["tokens"][viewer])
+    codes = [
+        (e.get("extensions") or {}).get("code")
+        for e in body.get("errors") or []
+        if e.get("path") in (None, [operation]) or (e.get("path") or [None])[0] == operation
+    ]
+    auth_codes = [c for c in codes if c in (UNAUTH, FORBID)]
+    if expected == OK:
+        assert not auth_codes, body
+        assert "INTERNAL_SERVER_ERROR" not in codes, body
+    else:
+        assert auth_codes[:1] == [expected], body
+        assert (body.get("data") or {}).get(operation) is None, body
