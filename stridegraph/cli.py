@@ -60,9 +60,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
         "stridegraph.app:app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
         log_config=None,
         access_log=False,
         proxy_headers=False,
@@ -147,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stridegraph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server under uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default=None, help="default: STRIDEGRAPH_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: STRIDEGRAPH_PORT or 8000")
+    serve.add_argument("--workers", type=int, default=None, help="default: STRIDEGRAPH_WORKERS or 1")
     serve.set_defaults(handler=cmd_serve)
     sub.add_parser("migrate", help="upgrade the database to the latest revision").set_defaults(
         handler=cmd_migrate

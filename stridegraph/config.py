@@ -60,6 +60,9 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 10
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -97,6 +100,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
     return value
+
+
+def _port(env: Mapping[str, str]) -> int:
+    port = _int(env, "PORT", 8000, minimum=1)
+    if port > 65535:
+        raise ConfigError("PORT", f"must be at most 65535, got {port}")
+    return port
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -241,4 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_tokens=_int(env, "MAX_TOKENS", 2000, minimum=50),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+        host=_get(env, "HOST") or "127.0.0.1",
+        port=_port(env),
+        workers=_int(env, "WORKERS", 1, minimum=1),
     )

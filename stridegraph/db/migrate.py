@@ -50,3 +50,7 @@ async def is_at_head(engine: AsyncEngine) -> bool:
 
 async def upgrade_async(database_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url)
+
+
+async def downgrade_async(database_url: str, revision: str = "base") -> None:
+    await asyncio.to_thread(downgrade, database_url, revision)
