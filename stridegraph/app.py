@@ -76,8 +76,8 @@ class StrideGraphQL(GraphQL):
     """Strawberry's ASGI view, with one unit of work (database session) per HTTP request and
     the viewer resolved from the bearer token before execution."""
 
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(services.settings), **kwargs)
+    def __init__(self, services: Services, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(build_schema(settings), **kwargs)
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -323,6 +323,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     view = StrideGraphQL(
         services,
+        settings,
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
     )

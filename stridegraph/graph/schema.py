@@ -26,12 +26,13 @@ from strawberry.tools import merge_types
 
 from stridegraph.config import Settings
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
+from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.settings.queries import SettingsQueries
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
 QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries)
-MUTATIONS: tuple[type, ...] = ()
+MUTATIONS: tuple[type, ...] = (MfaMutations,)
 TYPES: tuple[type, ...] = (User,)
 
 Query = merge_types("Query", QUERIES)
@@ -44,19 +45,29 @@ class Schema(strawberry.federation.Schema):
         unexpected ones (with the request id), and the rest are the client's business."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema with its per-request extensions (given as factories, never instances)."""
-    extensions: list = [
-        MaskUnexpectedErrors,
-        partial(ParserCache, maxsize=512),
-        partial(ValidationCache, maxsize=512),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        AuthGuard,
+def validation_rules(settings: Settings) -> list[Any]:
+    """The limit rules, built ONCE per schema. Strawberry's limiter extensions create a new
+    rule class per instance; built per request, they would make every request's validation
+    cache key unique and the ValidationCache useless."""
+    rules: list[Any] = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     if not settings.introspection:
-        extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with its per-request extensions (given as factories, never instances)."""
+    extensions: list[Any] = [
+        MaskUnexpectedErrors,
+        partial(ParserCache, maxsize=512),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        partial(AddValidationRules, validation_rules(settings)),
+        partial(ValidationCache, maxsize=512),
+        AuthGuard,
+    ]
     return Schema(
         query=Query,
         mutation=Mutation,
