@@ -10,6 +10,7 @@ PostgreSQL fails the run instead of skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -61,8 +62,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer | None]:
-    server = find_postgres(tmp_path_factory.mktemp("pgcluster"))
+def postgres_server() -> Iterator[PostgresServer | None]:
+    server = find_postgres()
     if server is None and IN_CI:
         pytest.fail("PostgreSQL is required under CI=true and none could be reached or started")
     yield server
@@ -160,6 +161,20 @@ async def unit(services: Services) -> AsyncIterator[Unit]:
         yield Unit(services=services, session=session)
 
 
+def multipart_fields(
+    query: str, variables: dict[str, Any], files: dict[str, tuple[str, bytes, str]]
+) -> dict[str, Any]:
+    """httpx ``data`` and ``files`` for the GraphQL multipart request spec (operations, map,
+    then one part per file); each key of ``files`` is the variable the file fills."""
+    names = list(files)
+    operations = {"query": query, "variables": {**variables, **dict.fromkeys(names)}}
+    mapping = {str(i): [f"variables.{name}"] for i, name in enumerate(names)}
+    return {
+        "data": {"operations": json.dumps(operations), "map": json.dumps(mapping)},
+        "files": {str(i): files[name] for i, name in enumerate(names)},
+    }
+
+
 class GraphQLClient:
     """Runs operations through the ASGI app, as an HTTP client would."""
 
@@ -182,6 +197,23 @@ class GraphQLClient:
         )
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
+
+    async def upload(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        files: dict[str, tuple[str, bytes, str]],
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A GraphQL multipart request (with the CSRF-prevention header unless ``headers``
+        are given); ``files`` maps variable names to (filename, bytes, content type)."""
+        all_headers = {"Apollo-Require-Preflight": "true"} if headers is None else dict(headers)
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        fields = multipart_fields(query, variables or {}, files)
+        return await self.http.post("/graphql", headers=all_headers, **fields)
 
     async def data(
         self, query: str, variables: dict[str, Any] | None = None, **kw: Any

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,14 +80,16 @@ def _as_postgres(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(cmd, capture_output=True, timeout=60, check=False)
 
 
-def _start_cluster(base: Path) -> PostgresServer | None:
-    """initdb + pg_ctl from the installed binaries, on a free port, in ``base``."""
+def _start_cluster() -> PostgresServer | None:
+    """initdb + pg_ctl from the installed binaries, on a free port, in a fresh directory under
+    the system temp dir (pytest's own temp dirs are private to root, and PostgreSQL refuses to
+    run as root, so the cluster runs as the ``postgres`` user)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
         return None
     bindir = Path(found[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="stridegraph-pg-"))
     data = base / "data"
-    base.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
     if _as_postgres(
@@ -121,10 +124,10 @@ def _start_cluster(base: Path) -> PostgresServer | None:
     return None
 
 
-def find_postgres(scratch: Path) -> PostgresServer | None:
+def find_postgres() -> PostgresServer | None:
     configured = os.environ.get("STRIDEGRAPH_TEST_DATABASE_URL")
     if configured:
         return PostgresServer(configured) if _probe(configured) else None
     if _probe(DEFAULT_URL):
         return PostgresServer(DEFAULT_URL)
-    return _start_cluster(scratch / "cluster")
+    return _start_cluster()
