@@ -63,6 +63,16 @@ def admin_write(document: str) -> Row:
 ROWS: dict[str, Row] = {
     "me": profile_read("query { me { id } }"),
     "serverSettings": same_for_signed_in("query { serverSettings { signupEnabled } }", OK),
+    # MFA (issue 6)
+    "setupMfa": profile_write("mutation { setupMfa { secret errors { code } } }"),
+    "enableMfa": profile_write('mutation { enableMfa(code: "000000") { errors { code } } }'),
+    "disableMfa": profile_write('mutation { disableMfa(code: "000000") { errors { code } } }'),
+    "regenerateBackupCodes": profile_write(
+        'mutation { regenerateBackupCodes(code: "000000") { errors { code } } }'
+    ),
+    "resetUserMfa": admin_write(
+        "mutation($other: ID!) { resetUserMfa(id: $other) { errors { code } } }"
+    ),
 }
 
 # Operations that are not the product's own (federation plumbing), checked elsewhere.

@@ -23,7 +23,9 @@ def _fernet(key: str) -> Fernet:
 
 class SecretCipher:
     def __init__(self, keys: tuple[str, ...]) -> None:
-        self._multi = MultiFernet([_fernet(k) for k in keys])
+        fernets = [_fernet(k) for k in keys]
+        self._current = fernets[0]
+        self._multi = MultiFernet(fernets)
 
     def encrypt(self, plaintext: str) -> str:
         return self._multi.encrypt(plaintext.encode()).decode()
@@ -36,5 +38,17 @@ class SecretCipher:
             raise ValueError("cannot decrypt with any configured key") from None
 
     def rotate(self, ciphertext: str) -> str:
-        """Re-encrypt under the first key."""
-        return self._multi.rotate(ciphertext.encode()).decode()
+        """Re-encrypt under the first key (raises ValueError when no key can decrypt it)."""
+        try:
+            return self._multi.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise ValueError("cannot decrypt with any configured key") from None
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether the first (encrypting) key reads it, i.e. a rotation would change nothing
+        but the nonce. Lets a re-encryption pass skip what is already up to date."""
+        try:
+            self._current.decrypt(ciphertext.encode())
+        except InvalidToken:
+            return False
+        return True

@@ -1,16 +1,346 @@
-"""Multi-factor authentication (TOTP + backup codes).
+"""Multi-factor authentication: TOTP (RFC 6238) with single-use backup codes.
 
-INTERFACE STUBS used by login (issue 5); filled in by the MFA work (issue 6). Signatures are
-fixed.
+- ``setup_mfa`` stores a fresh secret as *pending* (encrypted with ``services.cipher``);
+  ``enable_mfa`` turns it on once the user proves their authenticator shows the right code,
+  and hands out ten backup codes, once. Only HMAC digests of backup codes are stored: they are
+  ~50 random bits, so a slow hash would add nothing but CPU time.
+- A TOTP is accepted within one time step either side of ``unit.now()``. The step of every
+  accepted code is stored (``mfa_last_used_step``) and a code of that step or an older one is
+  refused afterwards, so an observed code cannot be replayed, not even in its own 30 seconds.
+- Login: after a correct password ``login`` calls :func:`start_challenge` for a short-lived,
+  single-use ``sgm_`` token (no session yet); :func:`complete_login` trades it plus a code for
+  a session. The token is no bearer credential: ``resolve_bearer`` only takes ``sga_``/``sgp_``.
 """
 
 from __future__ import annotations
 
-from stridegraph.db.models import User
+import asyncio
+import datetime as dt
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import pyotp
+import segno
+
+from stridegraph.db import mfa as mfa_rows
+from stridegraph.db import users as user_rows
+from stridegraph.db.enums import TokenPurpose
+from stridegraph.db.models import OneTimeToken, User
+from stridegraph.domain import notices, tokens
+from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.unit import Unit
+from stridegraph.domain.viewer import Viewer
+
+log = logging.getLogger("stridegraph.mfa")
+audit = logging.getLogger("stridegraph.audit")
+
+PERIOD = 30
+DIGITS = 6
+VALID_WINDOW = 1
+CHALLENGE_TTL = dt.timedelta(minutes=5)
+BACKUP_CODE_COUNT = 10
+BACKUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/i/l: easy to copy by hand
+BACKUP_LENGTH = 10
+MAX_CODE_INPUT = 64
+
+
+@dataclass(frozen=True)
+class MfaSetup:
+    """A new pending secret, shown once, in the three forms an authenticator app accepts."""
+
+    secret: str
+    otpauth_uri: str
+    qr_code_svg: str
+
+
+@dataclass(frozen=True)
+class EnabledMfa:
+    user: User
+    backup_codes: list[str]
+
+
+# --------------------------------------------------------------------------- codes
+
+
+def _invalid_code() -> DomainError:
+    return DomainError.of(ErrorCode.INVALID_CODE, "The code is not valid.", "code")
+
+
+def normalize_code(code: str) -> str:
+    """Codes are typed by hand: ignore spaces, dashes and case."""
+    return "".join(code.split()).replace("-", "").lower()
+
+
+def is_totp_shaped(code: str) -> bool:
+    return len(code) == DIGITS and code.isascii() and code.isdigit()
+
+
+def is_backup_shaped(code: str) -> bool:
+    return len(code) == BACKUP_LENGTH and all(c in BACKUP_ALPHABET for c in code)
+
+
+def new_backup_code() -> str:
+    raw = "".join(secrets.choice(BACKUP_ALPHABET) for _ in range(BACKUP_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def backup_digest(secret_key: str, user_id: int, code: str) -> bytes:
+    """The stored form of a (normalized) backup code, bound to its user."""
+    return tokens.digest(secret_key, f"mfa-backup:{user_id}:{code}")
+
+
+def time_step(now: dt.datetime) -> int:
+    return int(now.timestamp()) // PERIOD
+
+
+def matching_steps(secret: str, code: str, now: dt.datetime) -> list[int]:
+    """The time steps within the window whose TOTP equals ``code`` (compared in constant
+    time; normally zero or one step)."""
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
+    current = time_step(now)
+    return [
+        step
+        for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1)
+        if hmac.compare_digest(totp.generate_otp(step), code)
+    ]
+
+
+def _decrypt(unit: Unit, ciphertext: str | None, user_id: int) -> str | None:
+    """The secret in clear, or None when no configured key reads it (a key was dropped from
+    ENCRYPTION_KEY too early; logged, and backup codes still work)."""
+    if ciphertext is None:
+        return None
+    try:
+        return unit.services.cipher.decrypt(ciphertext)
+    except ValueError:
+        log.error(
+            "MFA secret cannot be decrypted with any configured key", extra={"user_id": user_id}
+        )
+        return None
+
+
+async def _accept_totp(unit: Unit, user: User, code: str) -> bool:
+    secret = _decrypt(unit, user.mfa_secret, user.id)
+    steps = matching_steps(secret, code, unit.now()) if secret else []
+    return bool(steps) and await mfa_rows.claim_step(unit.session, user.id, max(steps))
+
+
+async def _accept_backup(unit: Unit, user: User, code: str) -> bool:
+    digest = backup_digest(unit.settings.secret_key, user.id, code)
+    return await mfa_rows.use_backup_code(unit.session, user.id, digest, unit.now())
+
+
+async def accept_code(unit: Unit, *, user: User, code: str) -> bool:
+    """Whether ``code`` is a fresh TOTP or an unused backup code of ``user`` (spending it).
+    Anything else (wrong, replayed, spent, malformed) is simply False."""
+    if not user.mfa_enabled or len(code) > MAX_CODE_INPUT:
+        return False
+    normalized = normalize_code(code)
+    if is_totp_shaped(normalized):
+        return await _accept_totp(unit, user, normalized)
+    if is_backup_shaped(normalized):
+        return await _accept_backup(unit, user, normalized)
+    return False
+
+
+async def _issue_backup_codes(unit: Unit, user_id: int) -> list[str]:
+    codes = [new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
+    digests = [backup_digest(unit.settings.secret_key, user_id, normalize_code(c)) for c in codes]
+    await mfa_rows.replace_backup_codes(unit.session, user_id, digests, unit.now())
+    return codes
+
+
+# --------------------------------------------------------------------------- the user's side
+
+
+def _qr_svg(uri: str) -> str:
+    return segno.make(uri, error="m").svg_data_uri(scale=4, border=2)
+
+
+async def setup_mfa(unit: Unit, *, viewer: Viewer) -> MfaSetup:
+    """Start (or restart) enrolment: a new pending secret; nothing is enabled yet."""
+    user = viewer.user
+    if user.mfa_enabled:
+        raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
+    secret = pyotp.random_base32()
+    if not await mfa_rows.set_pending_secret(
+        unit.session, user.id, unit.services.cipher.encrypt(secret)
+    ):
+        raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
+    uri = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD).provisioning_uri(
+        name=user.username, issuer_name=unit.settings.mfa_issuer
+    )
+    return MfaSetup(
+        secret=secret, otpauth_uri=uri, qr_code_svg=await asyncio.to_thread(_qr_svg, uri)
+    )
+
+
+async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
+    """Turn MFA on with the pending secret, given a current code from the authenticator."""
+    user = viewer.user
+    if user.mfa_enabled:
+        raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
+    pending = user.mfa_pending_secret
+    secret = _decrypt(unit, pending, user.id)
+    if pending is None or secret is None:
+        raise DomainError.of(ErrorCode.INVALID, "Call setupMfa first to get a secret.")
+    normalized = normalize_code(code[:MAX_CODE_INPUT])
+    steps = matching_steps(secret, normalized, unit.now()) if is_totp_shaped(normalized) else []
+    if not steps:
+        raise _invalid_code()
+    enabled = await mfa_rows.enable(
+        unit.session,
+        user.id,
+        pending=pending,
+        ciphertext=unit.services.cipher.encrypt(secret),
+        step=max(steps),
+    )
+    if not enabled:  # a concurrent enableMfa or setupMfa got there first
+        await unit.session.refresh(user)
+        if user.mfa_enabled:
+            raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
+        raise _invalid_code()
+    codes = await _issue_backup_codes(unit, user.id)
+    await unit.session.refresh(user)
+    await notices.mfa_changed(unit, user=user, change="enabled")
+    return EnabledMfa(user=user, backup_codes=codes)
+
+
+async def _require_code(unit: Unit, user: User, code: str) -> None:
+    if not user.mfa_enabled:
+        raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled.")
+    if not await accept_code(unit, user=user, code=code):
+        raise _invalid_code()
+
+
+async def _turn_off(unit: Unit, user: User) -> None:
+    await mfa_rows.disable(unit.session, user.id)
+    await mfa_rows.delete_login_tokens(unit.session, user.id)
+    await unit.session.refresh(user)
+
+
+async def disable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> User:
+    """Turn MFA off, given a current TOTP or an unused backup code."""
+    user = viewer.user
+    await _require_code(unit, user, code)
+    await _turn_off(unit, user)
+    await notices.mfa_changed(unit, user=user, change="disabled")
+    return user
+
+
+async def regenerate_backup_codes(unit: Unit, *, viewer: Viewer, code: str) -> list[str]:
+    """Replace every backup code (used or not) with ten new ones, shown once."""
+    user = viewer.user
+    await _require_code(unit, user, code)
+    return await _issue_backup_codes(unit, user.id)
+
+
+# --------------------------------------------------------------------------- the admin's side
+
+
+async def reset_user_mfa(unit: Unit, *, viewer: Viewer, user_id: int) -> User:
+    """Turn MFA off for a user who lost their authenticator and backup codes. Recorded in the
+    log with both ids. Not for oneself: that is ``disableMfa``, which asks for a code."""
+    if not viewer.is_admin:
+        raise Forbidden("This needs an administrator.")
+    user = await user_rows.get_by_id(unit.session, user_id)
+    if user is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
+    if user.id == viewer.user_id:
+        raise DomainError.of(
+            ErrorCode.CANNOT_MODIFY_SELF, "Use disableMfa with a code for your own account.", "id"
+        )
+    if not user.mfa_enabled:
+        raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled for this user.", "id")
+    await _turn_off(unit, user)
+    await notices.mfa_changed(unit, user=user, change="reset")
+    admin_id, target_id = viewer.user_id, user.id
+    unit.after_commit(
+        lambda: audit.info(
+            "MFA reset by an administrator",
+            extra={"event": "mfa_reset", "admin_id": admin_id, "user_id": target_id},
+        )
+    )
+    return user
+
+
+# --------------------------------------------------------------------------- login
 
 
 async def start_challenge(unit: Unit, *, user: User) -> str:
     """Called by ``login`` after a correct password when ``user.mfa_enabled``: returns a
     short-lived, single-use MFA token (no session is created yet)."""
-    raise NotImplementedError
+    now = unit.now()
+    await mfa_rows.delete_stale_login_tokens(unit.session, user.id, now)
+    token, digest = tokens.issue(unit.settings.secret_key, tokens.MFA_LOGIN)
+    mfa_rows.add_login_token(
+        unit.session,
+        OneTimeToken(
+            user_id=user.id,
+            purpose=TokenPurpose.MFA_LOGIN,
+            token_hash=digest,
+            created_at=now,
+            expires_at=now + CHALLENGE_TTL,
+        ),
+    )
+    await unit.session.flush()
+    return token
+
+
+async def challenged_user(unit: Unit, *, mfa_token: str) -> tuple[OneTimeToken, User]:
+    """The live challenge for ``mfa_token`` and its user, or INVALID_TOKEN."""
+    found = None
+    if tokens.looks_like(mfa_token, tokens.MFA_LOGIN):
+        digest = tokens.digest(unit.settings.secret_key, mfa_token)
+        found = await mfa_rows.find_login_token(unit.session, digest, unit.now())
+    if found is None or not (found[1].active and found[1].mfa_enabled):
+        raise DomainError.of(
+            ErrorCode.INVALID_TOKEN,
+            "The MFA token is invalid or expired; sign in again.",
+            "mfa_token",
+        )
+    return found
+
+
+async def complete_login(
+    unit: Unit,
+    *,
+    mfa_token: str,
+    code: str,
+    user_agent: str | None = None,
+    client_address: str | None = None,
+) -> Any:
+    """Second step of login: a valid code turns the challenge into a session."""
+    challenge, user = await challenged_user(unit, mfa_token=mfa_token)
+    if not await accept_code(unit, user=user, code=code):
+        raise _invalid_code()
+    if not await mfa_rows.use_login_token(unit.session, challenge.id, unit.now()):
+        raise DomainError.of(
+            ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
+        )
+    from stridegraph.domain.sessions import create_session
+
+    return await create_session(
+        unit, user=user, user_agent=user_agent, client_address=client_address
+    )
+
+
+# --------------------------------------------------------------------------- key rotation
+
+
+async def reencrypt_secrets(unit: Unit) -> int:
+    """Re-encrypt every stored MFA secret under the first ENCRYPTION_KEY, so an old key can
+    then be dropped from the list. Returns how many values were rewritten."""
+    cipher = unit.services.cipher
+    changed = 0
+    for user in await mfa_rows.users_with_secrets(unit.session):
+        for column in ("mfa_secret", "mfa_pending_secret"):
+            value = getattr(user, column)
+            if value is not None and not cipher.is_current(value):
+                setattr(user, column, cipher.rotate(value))
+                changed += 1
+    await unit.session.flush()
+    return changed

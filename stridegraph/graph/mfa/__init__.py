@@ -1,0 +1,1 @@
+"""Multi-factor authentication: enrolment, backup codes, the admin reset and MFA login."""

@@ -1,0 +1,103 @@
+"""MFA mutations: thin wrappers over ``stridegraph.domain.mfa``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from stridegraph.domain import mfa
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.mfa.types import (
+    DisableMfaPayload,
+    EnableMfaPayload,
+    RegenerateBackupCodesPayload,
+    ResetUserMfaPayload,
+    SetupMfaPayload,
+)
+from stridegraph.graph.permissions import requires
+from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.users.types import User, UserMe
+
+
+def _public_url(info: Info) -> str:
+    return info.context.services.settings.public_url  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class MfaMutations:
+    @strawberry.mutation(
+        description="Start MFA enrolment: a new secret to scan; nothing is enabled until "
+        "enableMfa confirms a code.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def setup_mfa(self, info: Info) -> SetupMfaPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.setup_mfa,
+            lambda r: SetupMfaPayload(
+                secret=r.secret, otpauth_uri=r.otpauth_uri, qr_code_svg=r.qr_code_svg
+            ),
+            lambda errors: SetupMfaPayload(errors=errors),
+            viewer=info.context.viewer,
+        )
+
+    @strawberry.mutation(
+        description="Turn MFA on with a code from the authenticator; returns ten backup codes, "
+        "once.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def enable_mfa(self, info: Info, code: str) -> EnableMfaPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.enable_mfa,
+            lambda r: EnableMfaPayload(
+                backup_codes=r.backup_codes, me=UserMe.from_row(r.user, _public_url(info))
+            ),
+            lambda errors: EnableMfaPayload(errors=errors),
+            viewer=info.context.viewer,
+            code=code,
+        )
+
+    @strawberry.mutation(
+        description="Turn MFA off, given a current code or an unused backup code.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def disable_mfa(self, info: Info, code: str) -> DisableMfaPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.disable_mfa,
+            lambda user: DisableMfaPayload(me=UserMe.from_row(user, _public_url(info))),
+            lambda errors: DisableMfaPayload(errors=errors),
+            viewer=info.context.viewer,
+            code=code,
+        )
+
+    @strawberry.mutation(
+        description="Replace all backup codes with ten new ones, given a current code or an "
+        "unused backup code.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def regenerate_backup_codes(self, info: Info, code: str) -> RegenerateBackupCodesPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.regenerate_backup_codes,
+            lambda codes: RegenerateBackupCodesPayload(backup_codes=codes),
+            lambda errors: RegenerateBackupCodesPayload(errors=errors),
+            viewer=info.context.viewer,
+            code=code,
+        )
+
+    @strawberry.mutation(
+        description="Admin: turn MFA off for a user locked out of it (recorded in the log).",
+        extensions=[requires(scope=USERS_WRITE, admin=True)],
+    )
+    async def reset_user_mfa(self, info: Info, id: strawberry.ID) -> ResetUserMfaPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.reset_user_mfa,
+            lambda user: ResetUserMfaPayload(user=User.from_row(user, _public_url(info))),
+            lambda errors: ResetUserMfaPayload(errors=errors),
+            viewer=info.context.viewer,
+            user_id=parse_user_id(str(id)) or 0,
+        )

@@ -1,0 +1,50 @@
+"""Payloads of the MFA mutations. Secrets and backup codes appear only in the answer to the
+mutation that made them; nothing else in the schema can read them back."""
+
+from __future__ import annotations
+
+import strawberry
+
+from stridegraph.graph.errors import UserError
+from stridegraph.graph.users.types import User, UserMe
+
+
+@strawberry.type(description="A new pending TOTP secret; confirm it with enableMfa.")
+class SetupMfaPayload:
+    secret: str | None = strawberry.field(
+        default=None, description="Base32 secret, for typing into an authenticator by hand."
+    )
+    otpauth_uri: str | None = strawberry.field(
+        default=None, description="The otpauth:// URI authenticator apps import."
+    )
+    qr_code_svg: str | None = strawberry.field(
+        default=None, description="The URI as a QR code: an SVG data: URI for an <img> src."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="MFA is on. The backup codes are shown this once.")
+class EnableMfaPayload:
+    backup_codes: list[str] | None = strawberry.field(
+        default=None, description="Ten single-use codes for when the authenticator is lost."
+    )
+    me: UserMe | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DisableMfaPayload:
+    me: UserMe | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
+class RegenerateBackupCodesPayload:
+    backup_codes: list[str] | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ResetUserMfaPayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
