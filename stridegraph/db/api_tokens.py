@@ -28,6 +28,11 @@ async def find_active_by_hash(
     return (row[0], row[1]) if row else None
 
 
+def add(session: AsyncSession, row: ApiToken) -> ApiToken:
+    session.add(row)
+    return row
+
+
 async def list_for_user(session: AsyncSession, user_id: int) -> list[ApiToken]:
     rows = await session.scalars(
         select(ApiToken)
@@ -37,5 +42,21 @@ async def list_for_user(session: AsyncSession, user_id: int) -> list[ApiToken]:
     return list(rows)
 
 
+async def get_unrevoked_for_user(
+    session: AsyncSession, token_id: int, user_id: int
+) -> ApiToken | None:
+    """The user's own token with this id, unless already revoked (another user's is None)."""
+    return await session.scalar(
+        select(ApiToken).where(
+            ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)
+        )
+    )
+
+
 async def touch(session: AsyncSession, token_id: int, now: dt.datetime) -> None:
-    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

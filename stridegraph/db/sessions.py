@@ -1,4 +1,4 @@
-"""SQL for login sessions."""
+"""SQL for login sessions and their rotated refresh tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stridegraph.db.models import Session, User
+from stridegraph.db.models import RotatedRefreshToken, Session, User
 
 
 async def find_active_by_access_hash(
@@ -28,9 +28,85 @@ async def find_active_by_access_hash(
     return (row[0], row[1]) if row else None
 
 
+async def find_by_refresh_hash(
+    session: AsyncSession, refresh_hash: bytes
+) -> tuple[Session, User] | None:
+    """The session whose current refresh token has this hash (live or not) and its user."""
+    row = (
+        await session.execute(
+            select(Session, User)
+            .join(User, User.id == Session.user_id)
+            .where(Session.refresh_token_hash == refresh_hash)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
 def add(session: AsyncSession, row: Session) -> Session:
     session.add(row)
     return row
+
+
+async def rotate(
+    session: AsyncSession,
+    session_id: int,
+    *,
+    old_refresh_hash: bytes,
+    access_hash: bytes,
+    access_expires_at: dt.datetime,
+    refresh_hash: bytes,
+    refresh_expires_at: dt.datetime,
+    now: dt.datetime,
+) -> bool:
+    """Swap in new token hashes if the session still holds ``old_refresh_hash`` and is live.
+
+    The condition makes rotation a compare-and-swap: of two concurrent refreshes with the
+    same token exactly one wins (the database's row lock decides)."""
+    result = await session.execute(
+        update(Session)
+        .where(
+            Session.id == session_id,
+            Session.refresh_token_hash == old_refresh_hash,
+            Session.revoked_at.is_(None),
+        )
+        .values(
+            access_token_hash=access_hash,
+            access_expires_at=access_expires_at,
+            refresh_token_hash=refresh_hash,
+            refresh_expires_at=refresh_expires_at,
+            generation=Session.generation + 1,
+            last_used_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0) == 1
+
+
+def add_rotated(
+    session: AsyncSession, token_hash: bytes, session_id: int, now: dt.datetime
+) -> None:
+    session.add(RotatedRefreshToken(token_hash=token_hash, session_id=session_id, rotated_at=now))
+
+
+async def find_rotated(session: AsyncSession, token_hash: bytes) -> RotatedRefreshToken | None:
+    return await session.get(RotatedRefreshToken, token_hash)
+
+
+async def get(session: AsyncSession, session_id: int) -> Session | None:
+    return await session.get(Session, session_id, populate_existing=True)
+
+
+async def revoke(
+    session: AsyncSession, session_id: int, now: dt.datetime, *, user_id: int | None = None
+) -> bool:
+    """Revoke one live session (only if it belongs to ``user_id`` when given)."""
+    query = update(Session).where(Session.id == session_id, Session.revoked_at.is_(None))
+    if user_id is not None:
+        query = query.where(Session.user_id == user_id)
+    result = await session.execute(
+        query.values(revoked_at=now).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0) == 1
 
 
 async def revoke_for_user(
@@ -42,3 +118,28 @@ async def revoke_for_user(
         query = query.where(Session.id != keep_session_id)
     result = await session.execute(query.values(revoked_at=now))
     return int(result.rowcount or 0)
+
+
+async def list_live_for_user(
+    session: AsyncSession, user_id: int, now: dt.datetime
+) -> list[Session]:
+    """Sessions that can still be refreshed, most recently used first."""
+    rows = await session.scalars(
+        select(Session)
+        .where(
+            Session.user_id == user_id,
+            Session.revoked_at.is_(None),
+            Session.refresh_expires_at > now,
+        )
+        .order_by(Session.last_used_at.desc(), Session.id.desc())
+    )
+    return list(rows)
+
+
+async def touch(session: AsyncSession, session_id: int, now: dt.datetime) -> None:
+    await session.execute(
+        update(Session)
+        .where(Session.id == session_id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,14 +1,28 @@
-"""Login sessions: creation, rotation and revocation of access and refresh tokens."""
+"""Login sessions: creation, rotation and revocation of access and refresh tokens.
+
+A session is one rotation family: ``refreshSession`` swaps in a new access and refresh token
+and remembers the old refresh token's digest; presenting a remembered one again means it was
+copied, so the whole session is revoked. Revocation takes effect on the very next request on
+every worker, because the viewer lookup only accepts unrevoked, unexpired sessions and reads
+the database every time (no cache to go stale).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from stridegraph.db import sessions as session_rows
+from stridegraph.db import users as user_rows
 from stridegraph.db.models import Session, User
 from stridegraph.domain import tokens
+from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
+from stridegraph.domain.ratelimit import side_transaction
 from stridegraph.domain.unit import Unit
+from stridegraph.domain.viewer import Viewer
+
+log = logging.getLogger("stridegraph.sessions")
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,20 @@ class IssuedSession:
     refresh_expires_at: dt.datetime
 
 
+def invalid_token() -> DomainError:
+    return DomainError.of(
+        ErrorCode.INVALID_TOKEN, "The token is invalid, expired or revoked.", "refresh_token"
+    )
+
+
+def _expiries(unit: Unit, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    settings = unit.settings
+    return (
+        now + dt.timedelta(seconds=settings.access_token_ttl_seconds),
+        now + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+
+
 async def create_session(
     unit: Unit, *, user: User, user_agent: str | None = None, client_address: str | None = None
 ) -> IssuedSession:
@@ -30,20 +58,106 @@ async def create_session(
     secret = unit.settings.secret_key
     access, access_hash = tokens.issue(secret, tokens.ACCESS)
     refresh, refresh_hash = tokens.issue(secret, tokens.REFRESH)
+    access_expires, refresh_expires = _expiries(unit, now)
     row = Session(
         user_id=user.id,
         access_token_hash=access_hash,
-        access_expires_at=now + dt.timedelta(seconds=unit.settings.access_token_ttl_seconds),
+        access_expires_at=access_expires,
         refresh_token_hash=refresh_hash,
-        refresh_expires_at=now + dt.timedelta(seconds=unit.settings.refresh_token_ttl_seconds),
+        refresh_expires_at=refresh_expires,
+        generation=0,
         user_agent=(user_agent or "")[:512] or None,
-        client_address=client_address,
+        client_address=(client_address or "")[:64] or None,
         created_at=now,
         last_used_at=now,
     )
     session_rows.add(unit.session, row)
     await unit.session.flush()
-    return IssuedSession(row, access, refresh, row.access_expires_at, row.refresh_expires_at)
+    return IssuedSession(row, access, refresh, access_expires, refresh_expires)
+
+
+async def refresh_session(unit: Unit, *, refresh_token: str) -> IssuedSession:
+    """Exchange a refresh token for a new access and refresh token (rotation).
+
+    The new refresh token lives ``REFRESH_TOKEN_TTL`` from now (a session stays open while it
+    is used at least that often). A rotated token presented again revokes the session; so
+    does nothing else: of two *concurrent* refreshes with the same token one wins and the
+    other is merely refused, since two tabs racing is likelier than theft at that instant.
+    """
+    if not tokens.looks_like(refresh_token, tokens.REFRESH):
+        raise invalid_token()
+    digest = tokens.digest(unit.settings.secret_key, refresh_token)
+    found = await session_rows.find_by_refresh_hash(unit.session, digest)
+    if found is None:
+        await _revoke_if_rotated(unit, digest)
+        raise invalid_token()
+    row, user = found
+    now = unit.now()
+    if row.revoked_at is not None or row.refresh_expires_at <= now or not user.active:
+        raise invalid_token()
+    access, access_hash = tokens.issue(unit.settings.secret_key, tokens.ACCESS)
+    refresh, refresh_hash = tokens.issue(unit.settings.secret_key, tokens.REFRESH)
+    access_expires, refresh_expires = _expiries(unit, now)
+    swapped = await session_rows.rotate(
+        unit.session,
+        row.id,
+        old_refresh_hash=digest,
+        access_hash=access_hash,
+        access_expires_at=access_expires,
+        refresh_hash=refresh_hash,
+        refresh_expires_at=refresh_expires,
+        now=now,
+    )
+    if not swapped:
+        raise invalid_token()
+    session_rows.add_rotated(unit.session, digest, row.id, now)
+    await unit.session.flush()
+    fresh = await session_rows.get(unit.session, row.id)
+    assert fresh is not None
+    return IssuedSession(fresh, access, refresh, access_expires, refresh_expires)
+
+
+async def _revoke_if_rotated(unit: Unit, digest: bytes) -> None:
+    """A refresh token that was already exchanged is being replayed: someone holds a copy.
+    Revoke its session in a transaction of its own, since the answer (INVALID_TOKEN) rolls
+    the request back."""
+    rotated = await session_rows.find_rotated(unit.session, digest)
+    if rotated is None:
+        return
+    async with side_transaction(unit) as session:
+        await session_rows.revoke(session, rotated.session_id, unit.now())
+    log.warning(
+        "rotated refresh token reused; session revoked", extra={"session_id": rotated.session_id}
+    )
+
+
+async def logout(unit: Unit, *, viewer: Viewer) -> None:
+    """End the session the request was made with. A personal API token is not a session:
+    it is refused (revoke it with ``revokeApiToken``) rather than silently doing nothing."""
+    if viewer.session_id is None:
+        raise DomainError.of(
+            ErrorCode.INVALID,
+            "This request is authenticated by an API token, not a session; "
+            "use revokeApiToken to end it.",
+        )
+    await session_rows.revoke(unit.session, viewer.session_id, unit.now(), user_id=viewer.user_id)
+
+
+async def list_sessions(unit: Unit, *, viewer: Viewer) -> list[Session]:
+    """The viewer's sessions that can still be used or refreshed, most recently used first."""
+    return await session_rows.list_live_for_user(unit.session, viewer.user_id, unit.now())
+
+
+async def revoke_session(unit: Unit, *, viewer: Viewer, session_id: int | None) -> Session:
+    """Revoke one of the viewer's own sessions (the current one too: that is a logout).
+    Another user's session, an unknown id or an already revoked one is NOT_FOUND."""
+    if session_id is None or not await session_rows.revoke(
+        unit.session, session_id, unit.now(), user_id=viewer.user_id
+    ):
+        raise DomainError.of(ErrorCode.NOT_FOUND, "No such session.", "id")
+    row = await session_rows.get(unit.session, session_id)
+    assert row is not None
+    return row
 
 
 async def revoke_user_sessions(
@@ -55,3 +169,14 @@ async def revoke_user_sessions(
     return await session_rows.revoke_for_user(
         unit.session, user_id, unit.now(), keep_session_id=keep_session_id
     )
+
+
+async def admin_revoke_user_sessions(unit: Unit, *, viewer: Viewer, user_id: int | None) -> int:
+    """An administrator ends every session of a user (their API tokens stay: they are
+    separate credentials, revoked one by one). Returns how many sessions ended."""
+    if not viewer.is_admin:
+        raise Forbidden("This needs an administrator.")
+    user = await user_rows.get_by_id(unit.session, user_id) if user_id is not None else None
+    if user is None:
+        raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
+    return await revoke_user_sessions(unit, user_id=user.id)

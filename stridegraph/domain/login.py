@@ -1,0 +1,154 @@
+"""Signing in with a password, and changing it.
+
+Unknown user and wrong password take the same path, cost the same (a dummy argon2
+verification when there is no hash) and give the same INVALID_CREDENTIALS, counted by the
+same rate limits; what is wrong with an account (not verified, awaiting approval,
+deactivated) is only said after a correct password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stridegraph.db import users as user_rows
+from stridegraph.db.models import User
+from stridegraph.domain import mfa, ratelimit
+from stridegraph.domain.accounts import check_password
+from stridegraph.domain.errors import Collector, DomainError, ErrorCode
+from stridegraph.domain.sessions import IssuedSession, create_session, revoke_user_sessions
+from stridegraph.domain.settings import get_settings
+from stridegraph.domain.unit import Unit
+from stridegraph.domain.viewer import Viewer
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """Either a new session, or (MFA on) the token to complete the login with a code."""
+
+    user: User
+    session: IssuedSession | None = None
+    mfa_token: str | None = None
+
+    @property
+    def mfa_required(self) -> bool:
+        return self.mfa_token is not None
+
+
+def invalid_credentials(field: str | None = None) -> DomainError:
+    return DomainError.of(
+        ErrorCode.INVALID_CREDENTIALS, "The username or password is incorrect.", field
+    )
+
+
+async def find_user(unit: Unit, identifier: str) -> User | None:
+    """By e-mail when it has an ``@`` (usernames cannot), else by username; both
+    case-insensitive."""
+    if "@" in identifier:
+        return await user_rows.get_by_email(unit.session, identifier)
+    return await user_rows.get_by_username(unit.session, identifier)
+
+
+async def login(
+    unit: Unit,
+    *,
+    username: str,
+    password: str,
+    client_address: str,
+    user_agent: str | None = None,
+) -> LoginResult:
+    """Check the password, then the account's state, then open a session, or start an MFA
+    challenge when the user has MFA on. ``username`` may be the e-mail address."""
+    errors = Collector()
+    if not username.strip():
+        errors.add(ErrorCode.REQUIRED, "Enter your username or e-mail address.", "username")
+    if not password:
+        errors.add(ErrorCode.REQUIRED, "Enter your password.", "password")
+    errors.raise_if_any()
+    identifier = username.strip()
+    user = await find_user(unit, identifier)
+    attempt = await ratelimit.begin_attempt(
+        unit, account_key=ratelimit.account_key(identifier), client_address=client_address
+    )
+    stored_hash = user.password_hash if user is not None else None
+    if not await unit.services.passwords.verify(stored_hash, password) or user is None:
+        raise invalid_credentials()
+    await ratelimit.succeeded(unit, attempt=attempt, user=user)
+    await check_can_sign_in(unit, user)
+    await rehash_if_outdated(unit, user, password)
+    if user.mfa_enabled:
+        return LoginResult(user=user, mfa_token=await mfa.start_challenge(unit, user=user))
+    issued = await finish_login(
+        unit, user=user, user_agent=user_agent, client_address=client_address
+    )
+    return LoginResult(user=user, session=issued)
+
+
+async def check_can_sign_in(unit: Unit, user: User) -> None:
+    """The account's state, most specific first: a sign-up that is not verified yet (only
+    while the server requires verification, which it cannot without mail), one awaiting an
+    administrator, then one that is simply deactivated."""
+    if not user.email_verified and (await get_settings(unit)).signup_require_email_verification:
+        raise DomainError.of(
+            ErrorCode.EMAIL_NOT_VERIFIED, "Confirm your e-mail address first.", None
+        )
+    if user.pending_admin_approval:
+        raise DomainError.of(
+            ErrorCode.PENDING_APPROVAL, "An administrator has not approved this account yet."
+        )
+    if not user.active:
+        raise DomainError.of(ErrorCode.ACCOUNT_INACTIVE, "This account is deactivated.")
+
+
+async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
+    """Re-hash a just-verified password whose argon2 parameters are not the current ones,
+    so raising the cost settings upgrades every account at its next sign-in."""
+    passwords = unit.services.passwords
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+        await unit.session.flush()
+
+
+async def finish_login(
+    unit: Unit, *, user: User, user_agent: str | None, client_address: str | None
+) -> IssuedSession:
+    """Open the session once every factor has been checked. ``login`` calls it after the
+    password; MFA calls it after a good code (it re-checks the account's state, which may
+    have changed since the password was given)."""
+    await check_can_sign_in(unit, user)
+    return await create_session(
+        unit, user=user, user_agent=user_agent, client_address=client_address
+    )
+
+
+async def change_password(
+    unit: Unit,
+    *,
+    viewer: Viewer,
+    current_password: str,
+    new_password: str,
+    client_address: str,
+) -> User:
+    """Replace the viewer's password after checking the current one (a wrong one counts
+    toward the account's rate limit like a failed login). Every other session ends; the
+    one making the request stays signed in. API tokens stay: they are separate credentials."""
+    user = viewer.user
+    attempt = await ratelimit.begin_attempt(
+        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+    )
+    if not await unit.services.passwords.verify(user.password_hash, current_password):
+        raise invalid_credentials("current_password")
+    await ratelimit.succeeded(unit, attempt=attempt, user=user)
+    await check_password(
+        unit,
+        new_password,
+        access_type=user.access_type,
+        username=user.username,
+        email=user.email,
+        field="new_password",
+    )
+    user.password_hash = await unit.services.passwords.hash(new_password)
+    user.password_changed_at = unit.now()
+    user.updated_at = unit.now()
+    await unit.session.flush()
+    await revoke_user_sessions(unit, user_id=user.id, keep_session_id=viewer.session_id)
+    return user
