@@ -63,6 +63,32 @@ def admin_write(document: str) -> Row:
 ROWS: dict[str, Row] = {
     "me": profile_read("query { me { id } }"),
     "serverSettings": same_for_signed_in("query { serverSettings { signupEnabled } }", OK),
+    # Login, sessions, API tokens, password change (issue 5)
+    "login": same_for_signed_in(
+        'mutation { login(username: "nobody", password: "wrong") { errors { code } } }', OK
+    ),
+    "refreshSession": same_for_signed_in(
+        'mutation { refreshSession(refreshToken: "sgr_bad") { errors { code } } }', OK
+    ),
+    "logout": profile_write("mutation { logout { errors { code } } }"),
+    "mySessions": profile_read("query { mySessions { id current } }"),
+    "myApiTokens": profile_read("query { myApiTokens { id prefix } }"),
+    "revokeSession": profile_write(
+        'mutation { revokeSession(id: "U2Vzc2lvbjow") { errors { code } } }'
+    ),
+    "revokeUserSessions": admin_write(
+        "mutation($other: ID!) { revokeUserSessions(id: $other) { revokedCount errors { code } } }"
+    ),
+    "createApiToken": profile_write(
+        'mutation { createApiToken(name: "t", scopes: ["profile:read"]) { token errors { code } } }'
+    ),
+    "revokeApiToken": profile_write(
+        'mutation { revokeApiToken(id: "QXBpVG9rZW46MA==") { errors { code } } }'
+    ),
+    "changePassword": profile_write(
+        'mutation { changePassword(currentPassword: "wrong", newPassword: "new password 1A!") '
+        "{ errors { code } } }"
+    ),
     # MFA (issue 6)
     "setupMfa": profile_write("mutation { setupMfa { secret errors { code } } }"),
     "enableMfa": profile_write('mutation { enableMfa(code: "000000") { errors { code } } }'),

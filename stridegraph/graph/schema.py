@@ -25,14 +25,16 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from stridegraph.config import Settings
+from stridegraph.graph.auth.mutations import AuthMutations
+from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.settings.queries import SettingsQueries
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
-QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries)
-MUTATIONS: tuple[type, ...] = (MfaMutations,)
+QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries)
+MUTATIONS: tuple[type, ...] = (MfaMutations, AuthMutations)
 TYPES: tuple[type, ...] = (User,)
 
 Query = merge_types("Query", QUERIES)

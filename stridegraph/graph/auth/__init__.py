@@ -1,0 +1,1 @@
+"""Login, sessions, personal API tokens and password change."""

@@ -1,0 +1,183 @@
+"""Login, session and API-token mutations, and ``changePassword``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from stridegraph.domain import api_tokens as api_tokens_domain
+from stridegraph.domain import login as login_domain
+from stridegraph.domain import sessions as sessions_domain
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.auth.types import (
+    ApiToken,
+    ChangePasswordPayload,
+    CreateApiTokenPayload,
+    LoginPayload,
+    LogoutPayload,
+    RefreshSessionPayload,
+    RevokeApiTokenPayload,
+    RevokeSessionPayload,
+    RevokeUserSessionsPayload,
+    Session,
+    parse_global_id,
+)
+from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.permissions import requires
+from stridegraph.graph.users.types import UserMe
+
+
+def _login_payload(result: login_domain.LoginResult, public_url: str) -> LoginPayload:
+    if result.session is None:
+        return LoginPayload(mfa_required=True, mfa_token=result.mfa_token)
+    issued = result.session
+    return LoginPayload(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_at=issued.access_expires_at,
+        refresh_expires_at=issued.refresh_expires_at,
+        user=UserMe.from_row(result.user, public_url),
+    )
+
+
+@strawberry.type
+class AuthMutations:
+    @strawberry.mutation(
+        description="Sign in with a username or e-mail address and a password. With MFA on, "
+        "answers mfaRequired and an mfaToken instead of tokens."
+    )
+    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+        ctx = info.context
+        public_url = ctx.services.settings.public_url
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            login_domain.login,
+            lambda result: _login_payload(result, public_url),
+            lambda errors: LoginPayload(errors=errors),
+            username=username,
+            password=password,
+            client_address=ctx.client_address,
+            user_agent=ctx.user_agent,
+        )
+
+    @strawberry.mutation(
+        description="Exchange a refresh token for new tokens. The one given stops working; "
+        "presenting it again ends the whole session."
+    )
+    async def refresh_session(self, info: Info, refresh_token: str) -> RefreshSessionPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            sessions_domain.refresh_session,
+            lambda issued: RefreshSessionPayload(
+                access_token=issued.access_token,
+                refresh_token=issued.refresh_token,
+                expires_at=issued.access_expires_at,
+                refresh_expires_at=issued.refresh_expires_at,
+            ),
+            lambda errors: RefreshSessionPayload(errors=errors),
+            refresh_token=refresh_token,
+        )
+
+    @strawberry.mutation(
+        description="End the session this request is made with.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            sessions_domain.logout,
+            lambda _: LogoutPayload(),
+            lambda errors: LogoutPayload(errors=errors),
+            viewer=info.context.viewer,
+        )
+
+    @strawberry.mutation(
+        description="End one of your sessions (on another device, or this one).",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def revoke_session(self, info: Info, id: strawberry.ID) -> RevokeSessionPayload:
+        viewer = info.context.viewer
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            sessions_domain.revoke_session,
+            lambda row: RevokeSessionPayload(session=Session.from_row(row, viewer.session_id)),
+            lambda errors: RevokeSessionPayload(errors=errors),
+            viewer=viewer,
+            session_id=parse_global_id(id, "Session"),
+        )
+
+    @strawberry.mutation(
+        description="End every session of a user (administrators).",
+        extensions=[requires(scope=USERS_WRITE, admin=True)],
+    )
+    async def revoke_user_sessions(
+        self, info: Info, id: strawberry.ID
+    ) -> RevokeUserSessionsPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            sessions_domain.admin_revoke_user_sessions,
+            lambda count: RevokeUserSessionsPayload(revoked_count=count),
+            lambda errors: RevokeUserSessionsPayload(errors=errors),
+            viewer=info.context.viewer,
+            user_id=parse_global_id(id, "User"),
+        )
+
+    @strawberry.mutation(
+        description="Create a personal API token; its secret is in the answer, only this once.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def create_api_token(
+        self,
+        info: Info,
+        name: str,
+        scopes: list[str],
+        expires_at: dt.datetime | None = None,
+    ) -> CreateApiTokenPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            api_tokens_domain.create_api_token,
+            lambda issued: CreateApiTokenPayload(
+                token=issued.token, api_token=ApiToken.from_row(issued.row)
+            ),
+            lambda errors: CreateApiTokenPayload(errors=errors),
+            viewer=info.context.viewer,
+            name=name,
+            scopes=scopes,
+            expires_at=expires_at,
+        )
+
+    @strawberry.mutation(
+        description="Revoke one of your API tokens.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            api_tokens_domain.revoke_api_token,
+            lambda row: RevokeApiTokenPayload(api_token=ApiToken.from_row(row)),
+            lambda errors: RevokeApiTokenPayload(errors=errors),
+            viewer=info.context.viewer,
+            token_id=parse_global_id(id, "ApiToken"),
+        )
+
+    @strawberry.mutation(
+        description="Change your password. Ends your other sessions; this one stays.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> ChangePasswordPayload:
+        ctx = info.context
+        public_url = ctx.services.settings.public_url
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            login_domain.change_password,
+            lambda user: ChangePasswordPayload(user=UserMe.from_row(user, public_url)),
+            lambda errors: ChangePasswordPayload(errors=errors),
+            viewer=ctx.viewer,
+            current_password=current_password,
+            new_password=new_password,
+            client_address=ctx.client_address,
+        )

@@ -1,0 +1,148 @@
+"""Types of the auth family: sessions, API tokens and the mutation payloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry import relay
+
+from stridegraph.db import models
+from stridegraph.domain.api_tokens import parse_scopes
+from stridegraph.domain.scopes import ALL_SCOPES
+from stridegraph.graph.errors import UserError
+from stridegraph.graph.users.types import UserMe
+
+
+def global_id(type_name: str, row_id: int) -> strawberry.ID:
+    return strawberry.ID(relay.to_base64(type_name, row_id))
+
+
+def parse_global_id(value: str, type_name: str) -> int | None:
+    """The integer inside a global id of ``type_name``; None for anything else (a malformed
+    id or one of another type is then simply NOT_FOUND)."""
+    try:
+        found_type, raw = relay.from_base64(value)
+    except Exception:
+        return None
+    if found_type != type_name or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+@strawberry.type(description="A login session of the signed-in user (one device or browser).")
+class Session:
+    id: strawberry.ID
+    created_at: dt.datetime
+    last_used_at: dt.datetime = strawberry.field(description="Accurate to about a minute.")
+    user_agent: str | None
+    client_address: str | None
+    expires_at: dt.datetime = strawberry.field(
+        description="When the session ends unless refreshed before."
+    )
+    current: bool = strawberry.field(description="Whether this request was made with it.")
+
+    @classmethod
+    def from_row(cls, row: models.Session, current_session_id: int | None) -> Session:
+        return cls(
+            id=global_id("Session", row.id),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            user_agent=row.user_agent,
+            client_address=row.client_address,
+            expires_at=row.refresh_expires_at,
+            current=row.id == current_session_id,
+        )
+
+
+@strawberry.type(description="A personal API token (its secret is only shown at creation).")
+class ApiToken:
+    id: strawberry.ID
+    name: str
+    prefix: str = strawberry.field(description="The token's first characters, to recognise it.")
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None = strawberry.field(
+        description="Accurate to about a minute; null if never used."
+    )
+
+    @classmethod
+    def from_row(cls, row: models.ApiToken) -> ApiToken:
+        held = parse_scopes(row.scopes)
+        return cls(
+            id=global_id("ApiToken", row.id),
+            name=row.name,
+            prefix=row.token_prefix,
+            scopes=[s for s in ALL_SCOPES if s in held],
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+        )
+
+
+@strawberry.type(
+    description="A login's outcome: tokens, or (MFA on) an mfaToken for completeMfaLogin."
+)
+class LoginPayload:
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the access token expires."
+    )
+    refresh_expires_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the refresh token expires."
+    )
+    user: UserMe | None = None
+    mfa_required: bool = False
+    mfa_token: str | None = strawberry.field(
+        default=None, description="Pass to completeMfaLogin with a code; short-lived."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="New tokens for a session; the refresh token given is now spent.")
+class RefreshSessionPayload:
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_at: dt.datetime | None = None
+    refresh_expires_at: dt.datetime | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LogoutPayload:
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RevokeSessionPayload:
+    session: Session | None = strawberry.field(default=None, description="The revoked session.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RevokeUserSessionsPayload:
+    revoked_count: int = strawberry.field(default=0, description="How many sessions ended.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateApiTokenPayload:
+    token: str | None = strawberry.field(
+        default=None, description="The secret: shown this once, never again."
+    )
+    api_token: ApiToken | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RevokeApiTokenPayload:
+    api_token: ApiToken | None = strawberry.field(default=None, description="The revoked token.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    user: UserMe | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
