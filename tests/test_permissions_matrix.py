@@ -54,6 +54,11 @@ def profile_write(document: str) -> Row:
     return Row(document, UNAUTH, OK, FORBID, OK, FORBID)
 
 
+def users_read(document: str) -> Row:
+    """``users:read``; anonymous refused while ``publicProfiles`` is off (the default)."""
+    return Row(document, UNAUTH, OK, FORBID, OK, OK)
+
+
 def admin_write(document: str) -> Row:
     """``ADMIN`` and ``users:write``."""
     return Row(document, UNAUTH, FORBID, FORBID, OK, FORBID)
@@ -63,6 +68,47 @@ def admin_write(document: str) -> Row:
 ROWS: dict[str, Row] = {
     "me": profile_read("query { me { id } }"),
     "serverSettings": same_for_signed_in("query { serverSettings { signupEnabled } }", OK),
+    # Users (issue 4). Reading users needs users:read; anonymous only with publicProfiles on
+    # (off here: see tests/test_users_queries.py for the public case).
+    "user": users_read("query($other: ID!) { user(id: $other) { id username } }"),
+    "userByUsername": users_read('query { userByUsername(username: "other") { id } }'),
+    "userByEmail": Row(
+        'query { userByEmail(email: "other@example.com") { id email } }',
+        UNAUTH,
+        FORBID,
+        FORBID,
+        OK,
+        OK,
+    ),
+    "users": users_read("query { users(first: 5) { totalCount edges { cursor node { id } } } }"),
+    "userPage": users_read("query { userPage(perPage: 5) { totalCount items { id } } }"),
+    "node": users_read("query($other: ID!) { node(id: $other) { id } }"),
+    "updateMe": profile_write('mutation { updateMe(input: {city: "Porto"}) { errors { code } } }'),
+    "updatePrivacySettings": profile_write(
+        "mutation { updatePrivacySettings(input: {hideActivityMap: true}) { errors { code } } }"
+    ),
+    "deleteMe": profile_write('mutation { deleteMe(password: "wrong") { errors { code } } }'),
+    "createUser": admin_write(
+        'mutation { createUser(input: {username: "newbie", email: "newbie@example.com", '
+        'name: "Newbie", password: "a long password 1A!"}) { user { id } errors { code } } }'
+    ),
+    "updateUser": admin_write(
+        'mutation($other: ID!) { updateUser(id: $other, input: {city: "Braga"}) '
+        "{ user { city } errors { code } } }"
+    ),
+    "setUserPassword": admin_write(
+        'mutation($other: ID!) { setUserPassword(id: $other, password: "another password 1A!") '
+        "{ errors { code } } }"
+    ),
+    "approveUser": admin_write(
+        "mutation($other: ID!) { approveUser(id: $other) { errors { code } } }"
+    ),
+    "deleteUser": admin_write(
+        "mutation($other: ID!) { deleteUser(id: $other) { errors { code } } }"
+    ),
+    "updateServerSettings": admin_write(
+        "mutation { updateServerSettings(input: {publicProfiles: true}) { errors { code } } }"
+    ),
     # Login, sessions, API tokens, password change (issue 5)
     "login": same_for_signed_in(
         'mutation { login(username: "nobody", password: "wrong") { errors { code } } }', OK
@@ -159,8 +205,10 @@ async def test_permission_cell(operation: str, viewer: str, gql: Any, services: 
     ]
     auth_codes = [c for c in codes if c in (UNAUTH, FORBID)]
     if expected == OK:
-        assert not auth_codes, body
-        assert "INTERNAL_SERVER_ERROR" not in codes, body
+        # No error at all: an auth refusal, an internal error, or a document that does not
+        # validate (a typo would otherwise pass as OK) all fail the cell.
+        assert not codes, body
+        assert (body.get("data") or {}).get(operation) is not None, body
     else:
         assert auth_codes[:1] == [expected], body
         assert (body.get("data") or {}).get(operation) is None, body

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stridegraph.db.models import IdentityProviderLink, Integrations, PrivacySettings, User
+from stridegraph.db.enums import AccessType
+from stridegraph.db.models import (
+    IdentityProviderLink,
+    Integrations,
+    PrivacySettings,
+    ServerSettings,
+    User,
+)
 
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
@@ -69,11 +78,18 @@ def _which_unique(exc: IntegrityError) -> str | None:
 
 
 async def flush_unique(session: AsyncSession) -> None:
-    """Flush pending changes inside a savepoint, turning a unique-index hit into
-    :class:`UniqueViolation` while keeping the surrounding transaction usable."""
+    """Flush pending changes, turning a unique-index hit into :class:`UniqueViolation`.
+
+    On PostgreSQL the flush runs in a savepoint, so the transaction stays usable. Not on
+    SQLite: its driver (legacy transaction mode) sends no BEGIN before a SAVEPOINT, so a
+    savepoint that happens to open the transaction is committed by its RELEASE and a later
+    rollback would not undo it. Every caller aborts the whole unit on a violation anyway."""
     try:
-        async with session.begin_nested():
+        if session.get_bind().dialect.name == "sqlite":
             await session.flush()
+        else:
+            async with session.begin_nested():
+                await session.flush()
     except IntegrityError as exc:
         column = _which_unique(exc)
         if column is None:
@@ -105,3 +121,134 @@ async def email_taken(session: AsyncSession, email: str, *, exclude_id: int | No
     if exclude_id is not None:
         query = query.where(User.id != exclude_id)
     return (await session.scalar(query.limit(1))) is not None
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class UserListFilter:
+    """What a listing matches. ``listed_only`` hides inactive and unapproved accounts (every
+    non-admin listing); ``search_email`` lets ``search`` match e-mail too (admins only)."""
+
+    search: str | None = None
+    search_email: bool = False
+    access_type: AccessType | None = None
+    active: bool | None = None
+    email_verified: bool | None = None
+    pending_admin_approval: bool | None = None
+    listed_only: bool = False
+
+
+SORT_KEYS: dict[str, ColumnElement[Any]] = {
+    "username": func.lower(User.username),
+    "name": func.lower(User.name),
+    "created_at": User.created_at,
+    "access_type": User.access_type,
+}
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A position in a listing: the sort key's value (as the database computed it) and id."""
+
+    value: Any
+    id: int
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(spec: UserListFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if spec.listed_only:
+        conditions += [User.active.is_(True), User.pending_admin_approval.is_(False)]
+    if spec.search:
+        pattern = f"%{_escape_like(spec.search.lower())}%"
+        columns = [User.username, User.name] + ([User.email] if spec.search_email else [])
+        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in columns)))
+    if spec.access_type is not None:
+        conditions.append(User.access_type == spec.access_type)
+    for column, wanted in (
+        (User.active, spec.active),
+        (User.email_verified, spec.email_verified),
+        (User.pending_admin_approval, spec.pending_admin_approval),
+    ):
+        if wanted is not None:
+            conditions.append(column.is_(wanted))
+    return conditions
+
+
+def _beyond(key: ColumnElement[Any], at: Keyset, *, descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``at`` in the order (key, id) ascending, or descending."""
+    if descending:
+        return or_(key < at.value, and_(key == at.value, User.id < at.id))
+    return or_(key > at.value, and_(key == at.value, User.id > at.id))
+
+
+async def count_users(session: AsyncSession, spec: UserListFilter) -> int:
+    query = select(func.count()).select_from(User).where(*_conditions(spec))
+    return int(await session.scalar(query) or 0)
+
+
+async def list_users(
+    session: AsyncSession,
+    spec: UserListFilter,
+    *,
+    sort: str,
+    descending: bool,
+    after: Keyset | None = None,
+    before: Keyset | None = None,
+    limit: int,
+    offset: int = 0,
+) -> list[tuple[User, Any]]:
+    """Users matching ``spec`` in (sort key, id) order, each with its sort key's value for
+    cursors. Keyset bounds (``after``/``before``) make deep pages as cheap as the first."""
+    key = SORT_KEYS[sort]
+    query = select(User, key.label("sort_key")).where(*_conditions(spec))
+    if after is not None:
+        query = query.where(_beyond(key, after, descending=descending))
+    if before is not None:
+        query = query.where(_beyond(key, before, descending=not descending))
+    order = (key.desc(), User.id.desc()) if descending else (key.asc(), User.id.asc())
+    rows = await session.execute(query.order_by(*order).offset(offset).limit(limit))
+    return [(user, sort_key) for user, sort_key in rows]
+
+
+# --------------------------------------------------------------------------- admins
+
+
+async def lock_admin_changes(session: AsyncSession) -> None:
+    """Serialise every change that may remove an active admin, until the transaction ends.
+
+    PostgreSQL: a row lock on the single server-settings row (statements after it see what
+    the previous holder committed, under READ COMMITTED). SQLite: a no-op write, which takes
+    the database's one write lock at once instead of at the transaction's first real write.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(ServerSettings.id).where(ServerSettings.id == 1).with_for_update()
+        )
+    else:
+        await session.execute(text("UPDATE server_settings SET id = id WHERE id = 1"))
+
+
+async def active_admin_ids(session: AsyncSession) -> set[int]:
+    rows = await session.scalars(
+        select(User.id).where(User.access_type == AccessType.ADMIN, User.active.is_(True))
+    )
+    return set(rows)
+
+
+async def reload(session: AsyncSession, user_id: int) -> User | None:
+    """Read a user afresh, overwriting whatever this session's identity map holds."""
+    return await session.scalar(
+        select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    )
+
+
+async def delete_user(session: AsyncSession, user_id: int) -> None:
+    """Delete a user; the foreign keys cascade to everything the user owns (sessions, tokens,
+    privacy settings, integrations, identity links, backup codes, one-time tokens)."""
+    await session.execute(delete(User).where(User.id == user_id))

@@ -3,7 +3,9 @@ admin ``createUser``, ``signUp``), so the rules and default rows are never skipp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
@@ -12,7 +14,14 @@ from stridegraph.db.models import User
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
 from stridegraph.domain.passwords import check_password_policy
 from stridegraph.domain.unit import Unit
-from stridegraph.domain.validation import check_email, check_name, check_username
+from stridegraph.domain.validation import (
+    PROFILE_FIELDS,
+    check_email,
+    check_name,
+    check_profile,
+    check_username,
+    normalise_profile,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class NewAccount:
     active: bool = True
     email_verified: bool = False
     pending_admin_approval: bool = False
+    #: Further profile fields (city, birthdate, preferences...), validated like ``updateUser``.
+    profile: Mapping[str, Any] = field(default_factory=dict)
 
 
 def taken(column: str) -> DomainError:
@@ -63,6 +74,10 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
     check_username(errors, account.username)
     check_email(errors, account.email)
     check_name(errors, account.name)
+    profile = normalise_profile({k: v for k, v in account.profile.items() if k in PROFILE_FIELDS})
+    for key in ("username", "email", "name"):
+        profile.pop(key, None)
+    check_profile(errors, profile, unit.now().date())
     errors.raise_if_any()
     if account.password is not None:
         await check_password(
@@ -93,7 +108,35 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
         created_at=now,
         updated_at=now,
     )
+    for key, value in profile.items():
+        setattr(user, key, value)
     try:
         return await user_rows.insert_user(unit.session, user)
     except user_rows.UniqueViolation as exc:
         raise taken(exc.column) from None
+
+
+async def save_profile(unit: Unit, *, user: User, changes: Mapping[str, Any]) -> User:
+    """Validate ``changes`` (profile fields present in the request) and apply them to ``user``.
+
+    USERNAME_TAKEN / EMAIL_TAKEN are checked first for a clear answer, and the unique indexes
+    still decide under concurrency (the flush maps their violation to the same errors)."""
+    wanted = normalise_profile(dict(changes))
+    errors = Collector()
+    check_profile(errors, wanted, unit.now().date())
+    errors.raise_if_any()
+    username, email = wanted.get("username"), wanted.get("email")
+    if username is not None and await user_rows.username_taken(
+        unit.session, username, exclude_id=user.id
+    ):
+        raise taken("username")
+    if email is not None and await user_rows.email_taken(unit.session, email, exclude_id=user.id):
+        raise taken("email")
+    for key, value in wanted.items():
+        setattr(user, key, value)
+    user.updated_at = unit.now()
+    try:
+        await user_rows.flush_unique(unit.session)
+    except user_rows.UniqueViolation as exc:
+        raise taken(exc.column) from None
+    return user

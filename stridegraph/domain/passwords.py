@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,6 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from stridegraph.config import Settings
 from stridegraph.db.enums import AccessType, PasswordPolicy
 from stridegraph.domain.errors import Collector, ErrorCode
+
+if TYPE_CHECKING:
+    from stridegraph.db.models import User
+    from stridegraph.domain.unit import Services
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -106,3 +111,15 @@ def check_password_policy(
             field,
         )
     errors.raise_if_any()
+
+
+async def verify_and_upgrade(services: Services, user: User, password: str) -> bool:
+    """Check ``user``'s password; when it matches but was hashed with older argon2
+    parameters, store a fresh hash (argon2 only lets us do this while we hold the password).
+    The caller's transaction persists the new hash."""
+    passwords = services.passwords
+    if not await passwords.verify(user.password_hash, password):
+        return False
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+    return True

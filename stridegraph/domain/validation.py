@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -65,3 +66,68 @@ def check_birthdate(
 ) -> None:
     if value is not None and value > today:
         errors.add(ErrorCode.OUT_OF_RANGE, "The birthdate cannot be in the future.", field)
+
+
+# --------------------------------------------------------------------------- profile changes
+
+#: Profile fields a user (``updateMe``) or an admin (``updateUser``, ``createUser``) may set.
+PROFILE_FIELDS: tuple[str, ...] = (
+    "name",
+    "username",
+    "email",
+    "city",
+    "birthdate",
+    "preferred_language",
+    "gender",
+    "units",
+    "height",
+    "max_heart_rate",
+    "first_day_of_week",
+    "currency",
+)
+#: Fields that may not be null: giving null is REQUIRED, leaving them out keeps them.
+NOT_NULL = frozenset(
+    {
+        "name",
+        "username",
+        "email",
+        "preferred_language",
+        "gender",
+        "units",
+        "first_day_of_week",
+        "currency",
+        "access_type",
+        "active",
+    }
+)
+TEXT_FIELDS = ("name", "username", "email", "city")
+
+
+def normalise_profile(changes: dict[str, Any]) -> dict[str, Any]:
+    """Trim surrounding blanks from text fields; an empty city means no city."""
+    out = dict(changes)
+    for key in TEXT_FIELDS:
+        if isinstance(out.get(key), str):
+            out[key] = out[key].strip()
+    if out.get("city") == "":
+        out["city"] = None
+    return out
+
+
+def check_profile(errors: Collector, changes: dict[str, Any], today: dt.date) -> None:
+    """Every rule of the contract and the seed for the profile fields present in ``changes``."""
+    for key, value in changes.items():
+        if value is None and key in NOT_NULL:
+            errors.add(ErrorCode.REQUIRED, f"{key} cannot be null.", key)
+    checks = {
+        "name": lambda v: check_name(errors, v),
+        "username": lambda v: check_username(errors, v),
+        "email": lambda v: check_email(errors, v),
+        "city": lambda v: check_city(errors, v),
+        "birthdate": lambda v: check_birthdate(errors, v, today),
+        "height": lambda v: check_range(errors, "height", v, 1, 300),
+        "max_heart_rate": lambda v: check_range(errors, "max_heart_rate", v, 30, 250),
+    }
+    for key, check in checks.items():
+        if changes.get(key) is not None:
+            check(changes[key])

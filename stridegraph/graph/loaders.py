@@ -9,7 +9,11 @@ from strawberry.dataloader import DataLoader
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.models import Integrations, PrivacySettings, User
+from stridegraph.domain import users as users_domain
+from stridegraph.domain.errors import Forbidden, Unauthenticated
 from stridegraph.domain.unit import Unit
+from stridegraph.domain.viewer import Viewer
+from stridegraph.graph.permissions import forbidden, unauthenticated
 
 
 class Loaders:
@@ -21,6 +25,24 @@ class Loaders:
             self._integrations
         )
         self.external_auth_count: DataLoader[int, int] = DataLoader(self._external_auth_counts)
+        self._visible_users: DataLoader[int, User | None] | None = None
+
+    def visible_users(self, viewer: Viewer | None) -> DataLoader[int, User | None]:
+        """Users ``viewer`` may see (``user(id:)``, ``node``, ``_entities``), null otherwise.
+        The viewer is fixed for a request, so one loader per request serves them all."""
+        if self._visible_users is None:
+
+            async def load(ids: Sequence[int]) -> list[User | None]:
+                try:
+                    found = await self.unit.run(users_domain.users_by_ids, viewer=viewer, ids=ids)
+                except Unauthenticated as exc:
+                    raise unauthenticated(str(exc)) from None
+                except Forbidden as exc:
+                    raise forbidden(str(exc)) from None
+                return [found.get(i) for i in ids]
+
+            self._visible_users = DataLoader(load)
+        return self._visible_users
 
     async def _users(self, ids: Sequence[int]) -> list[User | None]:
         async with self.unit.locked() as session:

@@ -1,15 +1,33 @@
-"""User queries."""
+"""User queries: ``me``, look-ups, the two listings and ``node``.
+
+Reading users needs ``users:read`` (anonymous only while ``publicProfiles`` is on, which the
+domain checks); ``userByEmail`` needs an admin. Argument problems (page size above 100, a
+negative page, a malformed id or cursor, an over-long search) are top-level BAD_USER_INPUT
+errors raised before any user is read.
+"""
 
 from __future__ import annotations
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from stridegraph.domain import users as users_domain
-from stridegraph.domain.scopes import PROFILE_READ
+from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.errors import run_query
-from stridegraph.graph.permissions import requires
-from stridegraph.graph.users.types import UserMe
+from stridegraph.graph.permissions import requires, scope_or_anonymous
+from stridegraph.graph.users.inputs import UserFilter, UserOrder
+from stridegraph.graph.users.resolve import (
+    bad_user_input,
+    read,
+    require_user_id,
+    visible_users_by_ids,
+)
+from stridegraph.graph.users.types import User, UserConnection, UserEdge, UserMe, UserPage
+
+
+def _user(info: Info, row: object | None) -> User | None:
+    return User.from_row(row, info.context.services.settings.public_url) if row else None  # type: ignore[arg-type]
 
 
 @strawberry.type
@@ -18,3 +36,115 @@ class UserQueries:
     async def me(self, info: Info) -> UserMe | None:
         row = await run_query(info, users_domain.get_me, viewer=info.context.viewer)
         return UserMe.from_row(row, info.context.services.settings.public_url)
+
+    @strawberry.field(
+        description="A user by id; null when there is none the viewer may see.",
+        extensions=[scope_or_anonymous(USERS_READ)],
+    )
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        user_id = require_user_id(id)
+        return (await visible_users_by_ids(info, [str(user_id)]))[0]
+
+    @strawberry.field(
+        description="A user by username (case-insensitive).",
+        extensions=[scope_or_anonymous(USERS_READ)],
+    )
+    async def user_by_username(self, info: Info, username: str) -> User | None:
+        row = await read(
+            info, users_domain.user_by_username, viewer=info.context.viewer, username=username
+        )
+        return _user(info, row)
+
+    @strawberry.field(
+        description="A user by e-mail address (case-insensitive). Administrators only.",
+        extensions=[requires(scope=USERS_READ, admin=True)],
+    )
+    async def user_by_email(self, info: Info, email: str) -> User | None:
+        row = await read(info, users_domain.user_by_email, viewer=info.context.viewer, email=email)
+        return _user(info, row)
+
+    @strawberry.field(
+        description="Users, as a Relay connection with keyset cursors. `first` defaults to "
+        "20 and may be at most 100 (so may `last`).",
+        extensions=[scope_or_anonymous(USERS_READ)],
+    )
+    async def users(
+        self,
+        info: Info,
+        filter: UserFilter | None = None,
+        order_by: UserOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> UserConnection:
+        viewer = info.context.viewer
+        wanted = filter.to_domain() if filter else None
+        page = await read(
+            info,
+            users_domain.users_connection,
+            viewer=viewer,
+            filter=wanted,
+            order=order_by.to_domain() if order_by else None,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        public_url = info.context.services.settings.public_url
+        edges = [
+            UserEdge(cursor=e.cursor, node=User.from_row(e.user, public_url)) for e in page.edges
+        ]
+
+        async def count_total() -> int:
+            return await read(info, users_domain.count_users, viewer=viewer, filter=wanted)
+
+        return UserConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            count_total=count_total,
+        )
+
+    @strawberry.field(
+        description="Users by numbered page (perPage at most 100).",
+        extensions=[scope_or_anonymous(USERS_READ)],
+    )
+    async def user_page(
+        self,
+        info: Info,
+        page: int | None = 1,
+        per_page: int | None = 10,
+        filter: UserFilter | None = None,
+        order_by: UserOrder | None = None,
+    ) -> UserPage:
+        result = await read(
+            info,
+            users_domain.users_page,
+            viewer=info.context.viewer,
+            filter=filter.to_domain() if filter else None,
+            order=order_by.to_domain() if order_by else None,
+            page=1 if page is None else page,
+            per_page=10 if per_page is None else per_page,
+        )
+        public_url = info.context.services.settings.public_url
+        return UserPage(
+            total_count=result.total_count,
+            page=result.page,
+            per_page=result.per_page,
+            page_count=result.page_count,
+            items=[User.from_row(row, public_url) for row in result.users],
+        )
+
+    @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+            node_type = global_id.resolve_type(info)
+        except Exception:
+            raise bad_user_input("id is not a global id of this API.", "id") from None
+        return await node_type.resolve_node(global_id.node_id, info=info, required=False)  # type: ignore[no-any-return]

@@ -1,27 +1,37 @@
-"""Shared look-ups for the user queries, ``node`` and federation ``_entities``."""
+"""Shared plumbing of the user queries, ``node`` and federation ``_entities``: id parsing,
+visibility-checked look-ups (batched per request) and the query error mapping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types import Info
 
-from stridegraph.domain import users as users_domain
+from stridegraph.domain.errors import DomainError
+from stridegraph.graph.errors import camel, run_query
 from stridegraph.graph.users.types import User
 
+T = TypeVar("T")
 
-async def visible_users_by_ids(
-    info: Info, ids: list[int], node_ids: Iterable[str]
-) -> list[User | None]:
-    ctx = info.context
-    found = await ctx.unit.run(users_domain.visible_by_ids, viewer=ctx.viewer, ids=ids)
-    public_url = ctx.services.settings.public_url
-    out: list[User | None] = []
-    for raw in node_ids:
-        row = found.get(int(raw)) if raw.isdigit() else None
-        out.append(User.from_row(row, public_url) if row else None)
-    return out
+
+def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
+    extensions: dict[str, Any] = {"code": "BAD_USER_INPUT", "reason": reason}
+    if field:
+        extensions["field"] = field
+    return GraphQLError(message, extensions=extensions)
+
+
+async def read(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
+    """Run a read-only domain function; its input problems (page size, cursor, search
+    length) become one top-level BAD_USER_INPUT error naming the argument."""
+    try:
+        return await run_query(info, fn, **kwargs)
+    except DomainError as exc:
+        problem = exc.problems[0]
+        raise bad_user_input(problem.message, camel(problem.field), problem.code.value) from None
 
 
 def parse_user_id(global_id: str) -> int | None:
@@ -30,11 +40,35 @@ def parse_user_id(global_id: str) -> int | None:
         type_name, raw = relay.from_base64(global_id)
     except Exception:
         return None
-    return int(raw) if type_name == "User" and raw.isdigit() else None
+    if type_name != "User" or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+def require_user_id(global_id: str, argument: str = "id") -> int:
+    """For queries: a malformed id is a BAD_USER_INPUT error, not a silent null."""
+    user_id = parse_user_id(global_id)
+    if user_id is None:
+        raise bad_user_input(f"{argument} is not a User id.", argument)
+    return user_id
+
+
+async def visible_users_by_ids(info: Info, node_ids: Iterable[str]) -> list[User | None]:
+    """Users by their integer ids (as strings), null where absent or not visible. Batched:
+    every look-up of one request shares one SQL statement."""
+    ctx = info.context
+    loader = ctx.loaders.visible_users(ctx.viewer)
+    ids = [int(raw) if raw.isdigit() and len(raw) <= 18 else None for raw in node_ids]
+    rows = await loader.load_many([i for i in ids if i is not None])
+    found = {row.id: row for row in rows if row is not None}
+    public_url = ctx.services.settings.public_url
+    return [
+        User.from_row(found[i], public_url) if i is not None and i in found else None for i in ids
+    ]
 
 
 async def user_by_global_id(info: Info, global_id: str) -> User | None:
     user_id = parse_user_id(global_id)
     if user_id is None:
         return None
-    return (await visible_users_by_ids(info, [user_id], [str(user_id)]))[0]
+    return (await visible_users_by_ids(info, [str(user_id)]))[0]

@@ -7,7 +7,7 @@ not read them they resolve to null, without an error.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import strawberry
@@ -36,16 +36,15 @@ class SelfOrAdmin(BasePermission):
         return viewer is not None and (viewer.is_admin or viewer.user_id == source.id)
 
 
+def private_extension() -> PermissionExtension:
+    return PermissionExtension(
+        permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
+    )
+
+
 def private(description: str | None = None) -> Any:
     """A field only the user and admins can read; null for everyone else."""
-    return strawberry.field(
-        description=description,
-        extensions=[
-            PermissionExtension(
-                permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
-            )
-        ],
-    )
+    return strawberry.field(description=description, extensions=[private_extension()])
 
 
 def photo_url(row: models.User, public_url: str) -> str | None:
@@ -80,15 +79,27 @@ class User(relay.Node):
     pending_admin_approval: bool | None = private()
 
     @strawberry.field(
-        description="Linked external identity providers.",
-        extensions=[
-            PermissionExtension(
-                permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
-            )
-        ],
+        description="Linked external identity providers.", extensions=[private_extension()]
     )
     async def external_auth_count(self, info: Info) -> int | None:
         return await info.context.loaders.external_auth_count.load(self.id)  # type: ignore[no-any-return]
+
+    @strawberry.field(extensions=[private_extension()])
+    async def is_strava_linked(self, info: Info) -> bool | None:
+        row = await info.context.loaders.integrations_by_user.load(self.id)
+        return bool(row and row.strava_linked)
+
+    @strawberry.field(extensions=[private_extension()])
+    async def is_garminconnect_linked(self, info: Info) -> bool | None:
+        row = await info.context.loaders.integrations_by_user.load(self.id)
+        return bool(row and row.garminconnect_linked)
+
+    @strawberry.field(
+        description="The user's privacy choices (the user and admins only).",
+        extensions=[private_extension()],
+    )
+    async def privacy_settings(self, info: Info) -> PrivacySettings | None:
+        return PrivacySettings.from_row(await info.context.loaders.privacy_by_user.load(self.id))
 
     @classmethod
     def from_row(cls, row: models.User, public_url: str) -> User:
@@ -119,9 +130,10 @@ class User(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[User | None]:
+        """``node(id:)``: the same visibility as ``user(id:)``, batched per request."""
         from stridegraph.graph.users.resolve import visible_users_by_ids
 
-        return await visible_users_by_ids(info, [int(i) for i in node_ids if i.isdigit()], node_ids)
+        return await visible_users_by_ids(info, list(node_ids))
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
@@ -228,3 +240,33 @@ class UserMe:
             pending_admin_approval=row.pending_admin_approval,
             created_at=row.created_at,
         )
+
+
+@strawberry.type(description="A user in a connection, with the cursor to page from it.")
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type(description="A page of users (Relay connection, keyset cursors).")
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: relay.PageInfo
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The users of this page, without cursors.")
+    def nodes(self) -> list[User]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="How many users match the filter (all pages).")
+    async def total_count(self) -> int:
+        return await self.count_total()
+
+
+@strawberry.type(description="A numbered page of users (the seed's UsersListResponse).")
+class UserPage:
+    total_count: int
+    page: int
+    per_page: int
+    page_count: int
+    items: list[User]

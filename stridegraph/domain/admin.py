@@ -1,0 +1,190 @@
+"""What administrators do to other accounts: create, edit, set a password, approve, delete.
+
+Two safety rules hold for every path here:
+- CANNOT_MODIFY_SELF: an admin cannot deactivate, demote or delete themself (nor set their
+  own password without the current one: that is ``changePassword``'s job).
+- LAST_ADMIN: no change, however concurrent, leaves the server without an active admin.
+  Every change that could remove an active admin first takes one serialising lock
+  (:func:`stridegraph.db.users.lock_admin_changes`), then reads the admins afresh, so two
+  admins demoting each other at the same moment cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stridegraph.db import settings as settings_rows
+from stridegraph.db import users as user_rows
+from stridegraph.db.enums import AccessType
+from stridegraph.db.models import User
+from stridegraph.domain import accounts, notices, photos, sessions
+from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.scopes import USERS_WRITE
+from stridegraph.domain.unit import Unit
+from stridegraph.domain.validation import PROFILE_FIELDS
+from stridegraph.domain.viewer import Viewer
+
+ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active")
+
+
+def require_admin(viewer: Viewer | None) -> Viewer:
+    """Admin mutations need the ADMIN role and ``users:write`` (checked by graph as well)."""
+    if viewer is None:
+        raise Unauthenticated("You must be signed in.")
+    if not viewer.is_admin:
+        raise Forbidden("This needs an administrator.")
+    if not viewer.has(USERS_WRITE):
+        raise Forbidden(f"This needs the {USERS_WRITE} scope.")
+    return viewer
+
+
+def not_found() -> DomainError:
+    return DomainError.of(ErrorCode.NOT_FOUND, "There is no such user.", "id")
+
+
+def cannot_modify_self(message: str, field: str | None = None) -> DomainError:
+    return DomainError.of(ErrorCode.CANNOT_MODIFY_SELF, message, field)
+
+
+async def ensure_admin_remains(unit: Unit, *, removing: User, viewer: Viewer) -> None:
+    """Call under :func:`lock_admin_changes`, with ``removing`` read after the lock: refuse
+    when ``removing`` is the last active admin; refuse a viewer who is (no longer) one, unless
+    the viewer removes themself (``deleteMe``)."""
+    admins = await user_rows.active_admin_ids(unit.session)
+    if removing.id in admins and not admins - {removing.id}:
+        raise DomainError.of(
+            ErrorCode.LAST_ADMIN, "This is the last active administrator; keep at least one."
+        )
+    if viewer.user_id != removing.id and viewer.user_id not in admins:
+        raise Forbidden("You are no longer an administrator.")
+
+
+async def _target(unit: Unit, user_id: int, *, locked: bool) -> User:
+    """The user to act on; read afresh when the admin lock is held."""
+    if locked:
+        user = await user_rows.reload(unit.session, user_id)
+    else:
+        user = await user_rows.get_by_id(unit.session, user_id)
+    if user is None:
+        raise not_found()
+    return user
+
+
+async def create_user(
+    unit: Unit,
+    *,
+    viewer: Viewer | None,
+    username: str,
+    email: str,
+    name: str,
+    password: str | None = None,
+    access_type: AccessType = AccessType.REGULAR,
+    active: bool = True,
+    profile: Mapping[str, Any] | None = None,
+) -> User:
+    """Create an account. An admin vouches for it: it counts as verified and approved.
+    Without a password the user is mailed a link to set one, so mail must be enabled."""
+    require_admin(viewer)
+    if password is None and not unit.services.mailer.enabled:
+        raise DomainError.of(
+            ErrorCode.MAIL_DISABLED,
+            "Mail is disabled on this server, so no link can be sent: give a password.",
+            "password",
+        )
+    account = accounts.NewAccount(
+        username=username.strip(),
+        email=email.strip(),
+        name=name.strip(),
+        password=password,
+        access_type=access_type,
+        active=active,
+        email_verified=True,
+        profile=dict(profile or {}),
+    )
+    user = await accounts.create_account(unit, account=account)
+    if password is None:
+        await notices.set_password_link(unit, user=user)
+    return user
+
+
+async def update_user(
+    unit: Unit, *, viewer: Viewer | None, user_id: int, changes: Mapping[str, Any]
+) -> User:
+    """Edit profile fields, e-mail, role and active flag of any account."""
+    admin = require_admin(viewer)
+    wanted = {k: v for k, v in changes.items() if k in ADMIN_FIELDS}
+    demotes = wanted.get("access_type") is AccessType.REGULAR
+    deactivates = wanted.get("active") is False
+    if user_id == admin.user_id and demotes:
+        raise cannot_modify_self("You cannot demote yourself.", "access_type")
+    if user_id == admin.user_id and deactivates:
+        raise cannot_modify_self("You cannot deactivate yourself.", "active")
+    removes_admin = demotes or deactivates
+    if removes_admin:
+        await user_rows.lock_admin_changes(unit.session)
+    user = await _target(unit, user_id, locked=removes_admin)
+    if removes_admin:
+        await ensure_admin_remains(unit, removing=user, viewer=admin)
+    return await accounts.save_profile(unit, user=user, changes=wanted)
+
+
+async def set_user_password(
+    unit: Unit, *, viewer: Viewer | None, user_id: int, password: str
+) -> User:
+    """Set another user's password (policy of the target's role) and end their sessions."""
+    admin = require_admin(viewer)
+    if user_id == admin.user_id:
+        raise cannot_modify_self(
+            "Change your own password with changePassword (it asks for the current one).", "id"
+        )
+    user = await _target(unit, user_id, locked=False)
+    await accounts.check_password(
+        unit,
+        password,
+        access_type=user.access_type,
+        username=user.username,
+        email=user.email,
+    )
+    now = unit.now()
+    user.password_hash = await unit.services.passwords.hash(password)
+    user.password_changed_at = now
+    user.updated_at = now
+    await unit.session.flush()
+    await sessions.revoke_user_sessions(unit, user_id=user.id)
+    return user
+
+
+async def approve_user(unit: Unit, *, viewer: Viewer | None, user_id: int) -> User:
+    """Approve a sign-up waiting for an admin: it becomes active. EMAIL_NOT_VERIFIED while
+    the server requires verification (and can send mail) and the user has not verified.
+    Approving an account that waits for nothing changes nothing (and mails nobody);
+    reactivating a deactivated account is ``updateUser(active: true)``."""
+    require_admin(viewer)
+    user = await _target(unit, user_id, locked=False)
+    stored = await settings_rows.get(unit.session)
+    needs_verification = stored.signup_require_email_verification and unit.services.mailer.enabled
+    if needs_verification and not user.email_verified:
+        raise DomainError.of(
+            ErrorCode.EMAIL_NOT_VERIFIED, "The user has not verified their e-mail address yet."
+        )
+    if user.pending_admin_approval:
+        user.pending_admin_approval = False
+        user.active = True
+        user.updated_at = unit.now()
+        await unit.session.flush()
+        await notices.account_approved(unit, user=user)
+    return user
+
+
+async def delete_user(unit: Unit, *, viewer: Viewer | None, user_id: int) -> int:
+    """Delete another account and everything it owns; its photo file goes after commit."""
+    admin = require_admin(viewer)
+    if user_id == admin.user_id:
+        raise cannot_modify_self("You cannot delete yourself here; use deleteMe.", "id")
+    await user_rows.lock_admin_changes(unit.session)
+    user = await _target(unit, user_id, locked=True)
+    await ensure_admin_remains(unit, removing=user, viewer=admin)
+    photos.discard_after_commit(unit, user=user)
+    await user_rows.delete_user(unit.session, user.id)
+    return user_id

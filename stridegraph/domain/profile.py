@@ -1,0 +1,84 @@
+"""What a signed-in user does to their own account: edit the profile and privacy settings,
+delete the account.
+
+The viewer's ``User`` row was loaded in this request's session when the bearer token was
+resolved, so changes go to that same object (and the session flushes them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stridegraph.db import users as user_rows
+from stridegraph.db.enums import AccessType
+from stridegraph.db.models import HIDE_FLAGS, PrivacySettings, User
+from stridegraph.domain import accounts, photos
+from stridegraph.domain.admin import ensure_admin_remains
+from stridegraph.domain.errors import Collector, DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.passwords import MAX_PASSWORD_LENGTH
+from stridegraph.domain.scopes import PROFILE_WRITE
+from stridegraph.domain.unit import Unit
+from stridegraph.domain.validation import PROFILE_FIELDS
+from stridegraph.domain.viewer import Viewer
+
+#: What ``updateMe`` may change. E-mail is not here: changing it needs a confirmation
+#: (``requestEmailChange``); role and active flag are for admins.
+SELF_FIELDS = tuple(f for f in PROFILE_FIELDS if f != "email")
+PRIVACY_FIELDS = ("default_activity_visibility", *HIDE_FLAGS)
+
+
+def require_writer(viewer: Viewer | None) -> Viewer:
+    """Profile mutations need a signed-in viewer holding ``profile:write``."""
+    if viewer is None:
+        raise Unauthenticated("You must be signed in.")
+    if not viewer.has(PROFILE_WRITE):
+        raise Forbidden(f"This needs the {PROFILE_WRITE} scope.")
+    return viewer
+
+
+async def update_me(unit: Unit, *, viewer: Viewer | None, changes: Mapping[str, Any]) -> User:
+    """Change the viewer's own profile fields (those present in ``changes``)."""
+    me = require_writer(viewer)
+    wanted = {k: v for k, v in changes.items() if k in SELF_FIELDS}
+    return await accounts.save_profile(unit, user=me.user, changes=wanted)
+
+
+async def update_privacy_settings(
+    unit: Unit, *, viewer: Viewer | None, changes: Mapping[str, Any]
+) -> PrivacySettings:
+    """Change the viewer's privacy settings; every field is optional, none may be null."""
+    me = require_writer(viewer)
+    wanted = {k: v for k, v in changes.items() if k in PRIVACY_FIELDS}
+    errors = Collector()
+    for key, value in wanted.items():
+        if value is None:
+            errors.add(ErrorCode.REQUIRED, f"{key} cannot be null.", key)
+    errors.raise_if_any()
+    row = (await user_rows.privacy_for(unit.session, [me.user_id])).get(me.user_id)
+    if row is None:  # an account made before the row existed: create it now
+        row = PrivacySettings(user_id=me.user_id)
+        unit.session.add(row)
+    for key, value in wanted.items():
+        setattr(row, key, value)
+    await unit.session.flush()
+    return row
+
+
+async def delete_me(unit: Unit, *, viewer: Viewer | None, password: str) -> int:
+    """Delete the viewer's account and everything it owns, after checking the password.
+
+    The last active admin cannot leave (LAST_ADMIN); the photo file goes after commit."""
+    me = require_writer(viewer)
+    too_long = len(password) > MAX_PASSWORD_LENGTH
+    if too_long or not await unit.services.passwords.verify(me.user.password_hash, password):
+        raise DomainError.of(ErrorCode.INVALID_CREDENTIALS, "The password is wrong.", "password")
+    if me.user.access_type is AccessType.ADMIN:
+        await user_rows.lock_admin_changes(unit.session)
+        user = await user_rows.reload(unit.session, me.user_id)
+        if user is None:
+            raise Unauthenticated("This account no longer exists.")
+        await ensure_admin_remains(unit, removing=user, viewer=me)
+    photos.discard_after_commit(unit, user=me.user)
+    await user_rows.delete_user(unit.session, me.user_id)
+    return me.user_id

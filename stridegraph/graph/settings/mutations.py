@@ -1,0 +1,62 @@
+"""``updateServerSettings`` (ADMIN and ``users:write``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from stridegraph.domain import settings as settings_domain
+from stridegraph.domain.scopes import USERS_WRITE
+from stridegraph.domain.settings import EffectiveSettings
+from stridegraph.graph.enums import PasswordPolicy
+from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.permissions import requires
+from stridegraph.graph.settings.types import ServerSettings
+
+UNSET: Any = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to the server settings; leave a field out to keep it.")
+class ServerSettingsInput:
+    signup_enabled: bool | None = UNSET
+    signup_require_email_verification: bool | None = UNSET
+    signup_require_admin_approval: bool | None = UNSET
+    public_profiles: bool | None = UNSET
+    password_policy: PasswordPolicy | None = UNSET  # type: ignore[valid-type]
+    password_min_length_regular: int | None = strawberry.field(default=UNSET, description="8-128.")
+    password_min_length_admin: int | None = strawberry.field(default=UNSET, description="8-128.")
+
+
+@strawberry.type
+class UpdateServerSettingsPayload:
+    server_settings: ServerSettings | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SettingsMutations:
+    @strawberry.mutation(
+        description="Change server-wide settings (admins).",
+        extensions=[requires(scope=USERS_WRITE, admin=True)],
+    )
+    async def update_server_settings(
+        self, info: Info, input: ServerSettingsInput
+    ) -> UpdateServerSettingsPayload:
+        def done(result: EffectiveSettings) -> UpdateServerSettingsPayload:
+            return UpdateServerSettingsPayload(server_settings=ServerSettings.from_domain(result))
+
+        changes = {
+            name: getattr(input, name)
+            for name in ServerSettingsInput.__dataclass_fields__
+            if getattr(input, name) is not UNSET
+        }
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            settings_domain.update_server_settings,
+            done,
+            lambda errors: UpdateServerSettingsPayload(errors=errors),
+            viewer=info.context.viewer,
+            changes=changes,
+        )

@@ -1,0 +1,157 @@
+"""Inputs of the user queries and mutations.
+
+Optional input fields left out mean "keep"; an explicit null clears a nullable field (city,
+birthdate, height, maxHeartRate) and is a REQUIRED error for the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import strawberry
+
+from stridegraph.db.enums import AccessType as StoredAccessType
+from stridegraph.domain import users as users_domain
+from stridegraph.graph.enums import (
+    AccessType,
+    ActivityVisibility,
+    Currency,
+    Gender,
+    Language,
+    Units,
+    WeekDay,
+)
+
+UNSET: Any = strawberry.UNSET
+
+UserOrderField = strawberry.enum(
+    users_domain.OrderField,
+    name="UserOrderField",
+    description="Sort keys of user listings; ties are broken by id.",
+)
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="Which users a listing holds. All conditions must match.")
+class UserFilter:
+    search: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive part of the username or name (and e-mail, for admins).",
+    )
+    access_type: AccessType | None = None  # type: ignore[valid-type]
+    active: bool | None = strawberry.field(default=None, description="Admins only.")
+    email_verified: bool | None = strawberry.field(default=None, description="Admins only.")
+    pending_admin_approval: bool | None = strawberry.field(default=None, description="Admins only.")
+
+    def to_domain(self) -> users_domain.UserFilter:
+        return users_domain.UserFilter(
+            search=self.search,
+            access_type=self.access_type,
+            active=self.active,
+            email_verified=self.email_verified,
+            pending_admin_approval=self.pending_admin_approval,
+        )
+
+
+@strawberry.input(description="How a listing is sorted.")
+class UserOrder:
+    field: UserOrderField  # type: ignore[valid-type]
+    direction: OrderDirection = OrderDirection.ASC
+
+    def to_domain(self) -> users_domain.UserOrder:
+        return users_domain.UserOrder(
+            field=self.field, descending=self.direction is OrderDirection.DESC
+        )
+
+
+@strawberry.input(description="Profile fields; leave a field out to keep it.")
+class ProfileInput:
+    name: str | None = UNSET
+    username: str | None = UNSET
+    city: str | None = UNSET
+    birthdate: dt.date | None = UNSET
+    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
+    gender: Gender | None = UNSET  # type: ignore[valid-type]
+    units: Units | None = UNSET  # type: ignore[valid-type]
+    height: int | None = strawberry.field(default=UNSET, description="Centimetres, 1-300.")
+    max_heart_rate: int | None = strawberry.field(default=UNSET, description="30-250.")
+    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
+    currency: Currency | None = UNSET  # type: ignore[valid-type]
+
+
+@strawberry.input(description="Changes to the viewer's profile (e-mail: requestEmailChange).")
+class UpdateMeInput(ProfileInput):
+    pass
+
+
+@strawberry.input(description="An administrator's changes to an account.")
+class UpdateUserInput(ProfileInput):
+    email: str | None = UNSET
+    access_type: AccessType | None = UNSET  # type: ignore[valid-type]
+    active: bool | None = UNSET
+
+
+@strawberry.input(description="A new account made by an administrator.")
+class CreateUserInput:
+    username: str
+    email: str
+    name: str
+    password: str | None = strawberry.field(
+        default=None, description="Leave out to mail the user a link to set one."
+    )
+    access_type: AccessType = StoredAccessType.REGULAR  # type: ignore[valid-type]
+    active: bool = True
+    city: str | None = UNSET
+    birthdate: dt.date | None = UNSET
+    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
+    gender: Gender | None = UNSET  # type: ignore[valid-type]
+    units: Units | None = UNSET  # type: ignore[valid-type]
+    height: int | None = UNSET
+    max_heart_rate: int | None = UNSET
+    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
+    currency: Currency | None = UNSET  # type: ignore[valid-type]
+
+
+PROFILE_EXTRAS = (
+    "city",
+    "birthdate",
+    "preferred_language",
+    "gender",
+    "units",
+    "height",
+    "max_heart_rate",
+    "first_day_of_week",
+    "currency",
+)
+
+
+@strawberry.input(description="Changes to the viewer's privacy settings; leave out to keep.")
+class PrivacySettingsInput:
+    default_activity_visibility: ActivityVisibility | None = UNSET  # type: ignore[valid-type]
+    hide_activity_start_time: bool | None = UNSET
+    hide_activity_location: bool | None = UNSET
+    hide_activity_map: bool | None = UNSET
+    hide_activity_hr: bool | None = UNSET
+    hide_activity_power: bool | None = UNSET
+    hide_activity_cadence: bool | None = UNSET
+    hide_activity_elevation: bool | None = UNSET
+    hide_activity_speed: bool | None = UNSET
+    hide_activity_pace: bool | None = UNSET
+    hide_activity_laps: bool | None = UNSET
+    hide_activity_workout_sets_steps: bool | None = UNSET
+    hide_activity_gear: bool | None = UNSET
+
+
+def given(value: object, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The fields of an input object the client actually sent (snake_case keys)."""
+    fields = names or tuple(value.__dataclass_fields__)  # type: ignore[attr-defined]
+    return {
+        name: getattr(value, name) for name in fields if getattr(value, name, UNSET) is not UNSET
+    }

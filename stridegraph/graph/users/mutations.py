@@ -1,0 +1,253 @@
+"""Profile mutations (``profile:write``) and admin mutations on accounts (ADMIN and
+``users:write``). Each runs one domain function as the request's transaction; any problem is
+a payload error and nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from stridegraph.db.models import PrivacySettings as PrivacyRow
+from stridegraph.db.models import User as UserRow
+from stridegraph.domain import admin as admin_domain
+from stridegraph.domain import profile as profile_domain
+from stridegraph.domain.errors import ErrorCode
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.permissions import requires
+from stridegraph.graph.users.inputs import (
+    PROFILE_EXTRAS,
+    CreateUserInput,
+    PrivacySettingsInput,
+    UpdateMeInput,
+    UpdateUserInput,
+    given,
+)
+from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.users.types import PrivacySettings, User, UserMe
+
+PROFILE = [requires(scope=PROFILE_WRITE)]
+ADMIN = [requires(scope=USERS_WRITE, admin=True)]
+
+
+@strawberry.type
+class UpdateMePayload:
+    user: UserMe | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UpdatePrivacySettingsPayload:
+    privacy_settings: PrivacySettings | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletedPayload:
+    """The global id of the account that is gone."""
+
+    deleted_user_id: strawberry.ID | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeleteMePayload(DeletedPayload):
+    pass
+
+
+@strawberry.type
+class DeleteUserPayload(DeletedPayload):
+    pass
+
+
+@strawberry.type
+class UserPayload:
+    """The account the mutation changed (or created)."""
+
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class UpdateUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class SetUserPasswordPayload(UserPayload):
+    pass
+
+
+@strawberry.type
+class ApproveUserPayload(UserPayload):
+    pass
+
+
+P = TypeVar("P", bound=UserPayload)
+D = TypeVar("D", bound=DeletedPayload)
+
+
+def bad_id(cls: type[P] | type[D]) -> P | D:
+    return cls(errors=[UserError(field="id", code=ErrorCode.INVALID, message="Not a User id.")])
+
+
+def _user_payload(info: Info, cls: type[P]) -> Callable[[UserRow], P]:
+    public_url = info.context.services.settings.public_url
+    return lambda row: cls(user=User.from_row(row, public_url))
+
+
+def _deleted(cls: type[D]) -> Callable[[int], D]:
+    return lambda user_id: cls(deleted_user_id=strawberry.ID(relay.to_base64("User", user_id)))
+
+
+def _failed(cls: type[Any]) -> Callable[[list[UserError]], Any]:
+    return lambda errors: cls(errors=errors)
+
+
+@strawberry.type
+class UserMutations:
+    @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
+    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
+        public_url = info.context.services.settings.public_url
+
+        def done(row: UserRow) -> UpdateMePayload:
+            return UpdateMePayload(user=UserMe.from_row(row, public_url))
+
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            profile_domain.update_me,
+            done,
+            lambda errors: UpdateMePayload(errors=errors),
+            viewer=info.context.viewer,
+            changes=given(input),
+        )
+
+    @strawberry.mutation(description="Change your privacy settings.", extensions=PROFILE)
+    async def update_privacy_settings(
+        self, info: Info, input: PrivacySettingsInput
+    ) -> UpdatePrivacySettingsPayload:
+        def done(row: PrivacyRow) -> UpdatePrivacySettingsPayload:
+            return UpdatePrivacySettingsPayload(privacy_settings=PrivacySettings.from_row(row))
+
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            profile_domain.update_privacy_settings,
+            done,
+            lambda errors: UpdatePrivacySettingsPayload(errors=errors),
+            viewer=info.context.viewer,
+            changes=given(input),
+        )
+
+    @strawberry.mutation(
+        description="Delete your account and everything it owns; needs your password.",
+        extensions=PROFILE,
+    )
+    async def delete_me(self, info: Info, password: str) -> DeleteMePayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            profile_domain.delete_me,
+            _deleted(DeleteMePayload),
+            _failed(DeleteMePayload),
+            viewer=info.context.viewer,
+            password=password,
+        )
+
+    @strawberry.mutation(
+        description="Create an account (admins). Without a password the user is mailed a "
+        "link to set one.",
+        extensions=ADMIN,
+    )
+    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            admin_domain.create_user,
+            _user_payload(info, CreateUserPayload),
+            _failed(CreateUserPayload),
+            viewer=info.context.viewer,
+            username=input.username,
+            email=input.email,
+            name=input.name,
+            password=input.password,
+            access_type=input.access_type,
+            active=input.active,
+            profile=given(input, PROFILE_EXTRAS),
+        )
+
+    @strawberry.mutation(
+        description="Change an account's profile, e-mail, role or active flag (admins).",
+        extensions=ADMIN,
+    )
+    async def update_user(
+        self, info: Info, id: strawberry.ID, input: UpdateUserInput
+    ) -> UpdateUserPayload:
+        user_id = parse_user_id(id)
+        if user_id is None:
+            return bad_id(UpdateUserPayload)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            admin_domain.update_user,
+            _user_payload(info, UpdateUserPayload),
+            _failed(UpdateUserPayload),
+            viewer=info.context.viewer,
+            user_id=user_id,
+            changes=given(input),
+        )
+
+    @strawberry.mutation(
+        description="Set another user's password and end their sessions (admins).",
+        extensions=ADMIN,
+    )
+    async def set_user_password(
+        self, info: Info, id: strawberry.ID, password: str
+    ) -> SetUserPasswordPayload:
+        user_id = parse_user_id(id)
+        if user_id is None:
+            return bad_id(SetUserPasswordPayload)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            admin_domain.set_user_password,
+            _user_payload(info, SetUserPasswordPayload),
+            _failed(SetUserPasswordPayload),
+            viewer=info.context.viewer,
+            user_id=user_id,
+            password=password,
+        )
+
+    @strawberry.mutation(description="Approve an account waiting for an admin.", extensions=ADMIN)
+    async def approve_user(self, info: Info, id: strawberry.ID) -> ApproveUserPayload:
+        user_id = parse_user_id(id)
+        if user_id is None:
+            return bad_id(ApproveUserPayload)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            admin_domain.approve_user,
+            _user_payload(info, ApproveUserPayload),
+            _failed(ApproveUserPayload),
+            viewer=info.context.viewer,
+            user_id=user_id,
+        )
+
+    @strawberry.mutation(
+        description="Delete an account and everything it owns (admins).", extensions=ADMIN
+    )
+    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
+        user_id = parse_user_id(id)
+        if user_id is None:
+            return bad_id(DeleteUserPayload)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            admin_domain.delete_user,
+            _deleted(DeleteUserPayload),
+            _failed(DeleteUserPayload),
+            viewer=info.context.viewer,
+            user_id=user_id,
+        )
