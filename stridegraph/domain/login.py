@@ -72,7 +72,10 @@ async def login(
     stored_hash = user.password_hash if user is not None else None
     if not await unit.services.passwords.verify(stored_hash, password) or user is None:
         raise invalid_credentials()
-    await ratelimit.succeeded(unit, attempt=attempt, user=user)
+    if user.mfa_enabled:  # the count resets only once the MFA code is right too
+        await ratelimit.released(unit, attempt=attempt)
+    else:
+        await ratelimit.succeeded(unit, attempt=attempt, user=user)
     await check_can_sign_in(unit, user)
     await rehash_if_outdated(unit, user, password)
     if user.mfa_enabled:

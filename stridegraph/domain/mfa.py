@@ -20,7 +20,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyotp
 import segno
@@ -29,10 +29,13 @@ from stridegraph.db import mfa as mfa_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
-from stridegraph.domain import notices, tokens
+from stridegraph.domain import notices, ratelimit, tokens
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
+
+if TYPE_CHECKING:
+    from stridegraph.domain.login import LoginResult
 
 log = logging.getLogger("stridegraph.mfa")
 audit = logging.getLogger("stridegraph.audit")
@@ -187,7 +190,7 @@ async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
     secret = _decrypt(unit, pending, user.id)
     if pending is None or secret is None:
         raise DomainError.of(ErrorCode.INVALID, "Call setupMfa first to get a secret.")
-    normalized = normalize_code(code[:MAX_CODE_INPUT])
+    normalized = normalize_code(code) if len(code) <= MAX_CODE_INPUT else ""
     steps = matching_steps(secret, normalized, unit.now()) if is_totp_shaped(normalized) else []
     if not steps:
         raise _invalid_code()
@@ -209,11 +212,23 @@ async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
     return EnabledMfa(user=user, backup_codes=codes)
 
 
-async def _require_code(unit: Unit, user: User, code: str) -> None:
+def _reset_after_commit(unit: Unit, attempt: ratelimit.Attempt, user: User) -> None:
+    """A good code resets the account's failure count, once this request has committed:
+    the reset is its own write, and on SQLite it must not wait for this request's lock."""
+    unit.after_commit(lambda: ratelimit.succeeded(unit, attempt=attempt, user=user))
+
+
+async def _require_code(unit: Unit, user: User, code: str, client_address: str) -> None:
+    """A signed-in user proving possession again (disable, new backup codes). Failures count
+    toward the account's login rate limit, so a stolen session cannot brute-force codes."""
     if not user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled.")
+    attempt = await ratelimit.begin_attempt(
+        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+    )
     if not await accept_code(unit, user=user, code=code):
         raise _invalid_code()
+    _reset_after_commit(unit, attempt, user)
 
 
 async def _turn_off(unit: Unit, user: User) -> None:
@@ -222,19 +237,23 @@ async def _turn_off(unit: Unit, user: User) -> None:
     await unit.session.refresh(user)
 
 
-async def disable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> User:
+async def disable_mfa(
+    unit: Unit, *, viewer: Viewer, code: str, client_address: str = "unknown"
+) -> User:
     """Turn MFA off, given a current TOTP or an unused backup code."""
     user = viewer.user
-    await _require_code(unit, user, code)
+    await _require_code(unit, user, code, client_address)
     await _turn_off(unit, user)
     await notices.mfa_changed(unit, user=user, change="disabled")
     return user
 
 
-async def regenerate_backup_codes(unit: Unit, *, viewer: Viewer, code: str) -> list[str]:
+async def regenerate_backup_codes(
+    unit: Unit, *, viewer: Viewer, code: str, client_address: str = "unknown"
+) -> list[str]:
     """Replace every backup code (used or not) with ten new ones, shown once."""
     user = viewer.user
-    await _require_code(unit, user, code)
+    await _require_code(unit, user, code, client_address)
     return await _issue_backup_codes(unit, user.id)
 
 
@@ -310,22 +329,30 @@ async def complete_login(
     *,
     mfa_token: str,
     code: str,
+    client_address: str,
     user_agent: str | None = None,
-    client_address: str | None = None,
-) -> Any:
-    """Second step of login: a valid code turns the challenge into a session."""
+) -> LoginResult:
+    """Second step of login: a valid code turns the challenge into a session. A failed code
+    counts toward the account's and the address's login rate limits (and survives the
+    rollback of this request); a good one resets the account's count, like a good password
+    without MFA does. A failed code leaves the challenge usable until it expires."""
+    from stridegraph.domain import login  # login imports this module for start_challenge
+
     challenge, user = await challenged_user(unit, mfa_token=mfa_token)
+    attempt = await ratelimit.begin_attempt(
+        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+    )
     if not await accept_code(unit, user=user, code=code):
         raise _invalid_code()
     if not await mfa_rows.use_login_token(unit.session, challenge.id, unit.now()):
         raise DomainError.of(
             ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
         )
-    from stridegraph.domain.sessions import create_session
-
-    return await create_session(
+    _reset_after_commit(unit, attempt, user)
+    issued = await login.finish_login(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )
+    return login.LoginResult(user=user, session=issued)
 
 
 # --------------------------------------------------------------------------- key rotation

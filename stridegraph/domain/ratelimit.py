@@ -107,6 +107,14 @@ async def begin_attempt(unit: Unit, *, account_key: str, client_address: str) ->
     return Attempt(id=attempt_id, account_key=key)
 
 
+async def released(unit: Unit, *, attempt: Attempt) -> None:
+    """The password was right but a second factor is still to come: drop the reservation
+    only. The account's count stays until the MFA code is right too; otherwise knowing the
+    password would buy a fresh set of code guesses with every login."""
+    async with side_transaction(unit) as session:
+        await attempt_rows.delete_one(session, attempt.id)
+
+
 async def succeeded(unit: Unit, *, attempt: Attempt, user: User | None = None) -> None:
     """The secret was right: drop the reservation and reset the account's count (under
     every key of ``user`` when given, so a success by e-mail also clears the username's)."""

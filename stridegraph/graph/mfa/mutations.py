@@ -6,7 +6,9 @@ import strawberry
 from strawberry.types import Info
 
 from stridegraph.domain import mfa
+from stridegraph.domain.login import LoginResult
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.mfa.types import (
     DisableMfaPayload,
@@ -24,8 +26,38 @@ def _public_url(info: Info) -> str:
     return info.context.services.settings.public_url  # type: ignore[no-any-return]
 
 
+def _signed_in(result: LoginResult, public_url: str) -> LoginPayload:
+    issued = result.session
+    assert issued is not None  # completeMfaLogin always opens a session
+    return LoginPayload(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_at=issued.access_expires_at,
+        refresh_expires_at=issued.refresh_expires_at,
+        user=UserMe.from_row(result.user, public_url),
+    )
+
+
 @strawberry.type
 class MfaMutations:
+    @strawberry.mutation(
+        description="Second step of a login with MFA on: the mfaToken from login plus a TOTP "
+        "code or an unused backup code. Answers like login."
+    )
+    async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
+        ctx = info.context
+        public_url = _public_url(info)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            mfa.complete_login,
+            lambda result: _signed_in(result, public_url),
+            lambda errors: LoginPayload(errors=errors),
+            mfa_token=mfa_token,
+            code=code,
+            client_address=ctx.client_address,
+            user_agent=ctx.user_agent,
+        )
+
     @strawberry.mutation(
         description="Start MFA enrolment: a new secret to scan; nothing is enabled until "
         "enableMfa confirms a code.",
@@ -71,6 +103,7 @@ class MfaMutations:
             lambda errors: DisableMfaPayload(errors=errors),
             viewer=info.context.viewer,
             code=code,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
@@ -86,6 +119,7 @@ class MfaMutations:
             lambda errors: RegenerateBackupCodesPayload(errors=errors),
             viewer=info.context.viewer,
             code=code,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
