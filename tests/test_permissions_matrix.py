@@ -139,6 +139,10 @@ ROWS: dict[str, Row] = {
         "{ errors { code } } }"
     ),
     # MFA (issue 6)
+    "completeMfaLogin": same_for_signed_in(
+        'mutation { completeMfaLogin(mfaToken: "sgm_bad", code: "000000") { errors { code } } }',
+        OK,
+    ),
     "setupMfa": profile_write("mutation { setupMfa { secret errors { code } } }"),
     "enableMfa": profile_write('mutation { enableMfa(code: "000000") { errors { code } } }'),
     "disableMfa": profile_write('mutation { disableMfa(code: "000000") { errors { code } } }'),
