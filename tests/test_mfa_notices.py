@@ -7,14 +7,13 @@ import pytest
 from strawberry import relay
 
 from tests.helpers import login_token, make_user
-from tests.mail_fixtures import mail_settings
 from tests.mfa_support import DISABLE, ENABLE, RESET, code_at, codes_of, enrol, install_clock
 from tests.smtp import body_text
 
 
 @pytest.fixture
 def settings(settings, smtp):
-    return mail_settings(settings, smtp)
+    return settings.with_(smtp_url=smtp.url)
 
 
 @pytest.fixture

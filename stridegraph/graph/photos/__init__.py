@@ -1,1 +1,0 @@
-"""Profile photos: the upload/delete mutations and the ``GET /photos/{userId}`` endpoint."""
