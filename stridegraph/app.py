@@ -39,6 +39,7 @@ from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
 from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
 from stridegraph.metrics import Metrics
 
@@ -85,6 +86,14 @@ class StrideGraphQL(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        if _unprotected_multipart(request):
+            response = PlainTextResponse(
+                "Multipart requests need an Apollo-Require-Preflight or X-Apollo-Operation-Name "
+                "header (CSRF prevention).",
+                status_code=400,
+            )
+            await response(scope, receive, send)
+            return
         async with self.services.sessions() as session:
             unit = Unit(services=self.services, session=session)
             context = Context(
@@ -126,6 +135,19 @@ class StrideGraphQL(GraphQL):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(graphiql_html())
+
+
+def _unprotected_multipart(request: Request) -> bool:
+    """A multipart POST is a "simple" request a browser sends cross-site without a CORS
+    preflight; insisting on a non-standard header forces one (Apollo's CSRF prevention)."""
+    content_type = request.headers.get("content-type", "").lower()
+    if request.method != "POST" or not content_type.startswith("multipart/"):
+        return False
+    headers = request.headers
+    return not (
+        headers.get("apollo-require-preflight", "").strip()
+        or headers.get("x-apollo-operation-name", "").strip()
+    )
 
 
 async def _resolve(unit: Unit, *, token: str) -> Any:
@@ -332,6 +354,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(RequestLogMiddleware, settings=settings, metrics=metrics)]

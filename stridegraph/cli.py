@@ -136,6 +136,29 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _gc_photos(settings: Settings) -> list[str]:
+    from stridegraph.app import build_services
+    from stridegraph.db.engine import make_engine
+    from stridegraph.domain import photos
+
+    await _check_database(settings, migrate_sqlite=False)
+    engine = make_engine(settings.database_url)
+    services = build_services(settings, engine)
+    try:
+        return await photos.collect_garbage(services)
+    finally:
+        services.passwords.close()
+        await engine.dispose()
+
+
+def cmd_gc_photos(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete photo files no user references (files younger than 10 minutes are kept for
+    uploads that have not committed yet)."""
+    removed = asyncio.run(_gc_photos(settings))
+    print(f"removed {len(removed)} unreferenced photo file(s)")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from stridegraph.graph.schema import export_sdl
 
@@ -160,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name", default=None)
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     admin.set_defaults(handler=cmd_create_admin)
+    sub.add_parser("gc-photos", help="delete photo files no user references").set_defaults(
+        handler=cmd_gc_photos
+    )
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         handler=cmd_export_schema, no_config=True
     )

@@ -7,12 +7,13 @@ A cell's expected outcome is one of:
 ``test_every_operation_has_a_row`` fails when the schema has an operation without a row here.
 Each operation's document may use the variables ``$self`` (the viewer's own user id, or the
 regular user's for anonymous), ``$other`` (a third, ordinary user's global id) and ``$admin``
-(the admin's global id). Write documents that are valid for every viewer.
+(the admin's global id). Write documents that are valid for every viewer. A row with ``files``
+is sent as a GraphQL multipart request, each variable it names filled with a small PNG.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.schema import build_schema
 from tests.conftest import make_settings
 from tests.helpers import login_token, make_user, scoped_token
+from tests.photos_support import png
 
 OK = "OK"
 UNAUTH = "UNAUTHENTICATED"
@@ -38,6 +40,7 @@ class Row:
     regular_profile_read: str
     admin: str
     admin_users_read: str
+    files: tuple[str, ...] = ()
 
 
 def same_for_signed_in(document: str, anonymous: str, signed_in: str = OK) -> Row:
@@ -149,6 +152,17 @@ ROWS: dict[str, Row] = {
     "resetUserMfa": admin_write(
         "mutation($other: ID!) { resetUserMfa(id: $other) { errors { code } } }"
     ),
+    # Photos (issue 7): uploadMyPhoto is a real multipart upload (see Row.files)
+    "uploadMyPhoto": replace(
+        profile_write(
+            "mutation($file: Upload!) { uploadMyPhoto(file: $file) { errors { code } } }"
+        ),
+        files=("file",),
+    ),
+    "deleteMyPhoto": profile_write("mutation { deleteMyPhoto { errors { code } } }"),
+    "deleteUserPhoto": admin_write(
+        "mutation($other: ID!) { deleteUserPhoto(id: $other) { errors { code } } }"
+    ),
 }
 
 # Operations that are not the product's own (federation plumbing), checked elsewhere.
@@ -201,7 +215,12 @@ async def test_permission_cell(operation: str, viewer: str, gql: Any, services: 
     own = users["admin"] if viewer.startswith("admin") else users["regular"]
     variables = {"self": gid(own), "other": gid(users["other"]), "admin": gid(users["admin"])}
     used = {k: v for k, v in variables.items() if f"${k}" in row.document}
-    body = await gql.execute(row.document, used, token=setup["tokens"][viewer])
+    token = setup["tokens"][viewer]
+    if row.files:
+        files = {name: ("photo.png", png((8, 8)), "image/png") for name in row.files}
+        body = (await gql.upload(row.document, used, files, token=token)).json()
+    else:
+        body = await gql.execute(row.document, used, token=token)
     codes = [
         (e.get("extensions") or {}).get("code")
         for e in body.get("errors") or []

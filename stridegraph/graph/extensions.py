@@ -81,6 +81,10 @@ class MaskUnexpectedErrors(SchemaExtension):
             code = (error.extensions or {}).get("code")
             if original is None or code in KNOWN_CODES:
                 return error
+            if error.path is None:  # a variable's value failed coercion (e.g. unknown enum)
+                return GraphQLError(
+                    error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"}
+                )
         if _database_down(original):
             log.warning("database unavailable", extra={"request_id": request_id})
             return GraphQLError(

@@ -29,6 +29,7 @@ from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.mfa.mutations import MfaMutations
+from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
 from stridegraph.graph.users.mutations import UserMutations
@@ -36,7 +37,13 @@ from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
 QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries)
-MUTATIONS: tuple[type, ...] = (MfaMutations, AuthMutations, UserMutations, SettingsMutations)
+MUTATIONS: tuple[type, ...] = (
+    MfaMutations,
+    AuthMutations,
+    UserMutations,
+    SettingsMutations,
+    PhotoMutations,
+)
 TYPES: tuple[type, ...] = (User,)
 
 Query = merge_types("Query", QUERIES)

@@ -1,0 +1,1 @@
+"""Profile photos: the upload/delete mutations and the ``GET /photos/{userId}`` endpoint."""

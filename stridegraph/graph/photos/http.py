@@ -1,0 +1,108 @@
+"""``GET /photos/{userId}``: a user's photo for whoever may see that user.
+
+``userId`` is the ``User`` global id (as in ``user(id:)``) or the plain integer id that
+``photoUrl`` uses. Credentials are the same bearer tokens as ``/graphql``; a bad token is 401,
+never a silent downgrade to anonymous. An unknown user, a user the viewer may not see and a
+user without a photo are all the same 404 (no enumeration). The strong ETag is the file's
+sha256, so a matching ``If-None-Match`` is answered with 304 without touching the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from stridegraph.domain import photos
+from stridegraph.domain.errors import Unauthenticated
+from stridegraph.domain.unit import Services, Unit, open_unit
+from stridegraph.domain.viewer import Viewer, resolve_bearer
+from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.users.resolve import parse_user_id
+
+log = logging.getLogger("stridegraph.photos")
+
+MAX_AGE_SECONDS = 300
+_BASE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Vary": "Authorization",
+}
+
+
+def user_id_from_path(raw: str) -> int | None:
+    """The integer id from a path segment holding either the integer or the global id."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return parse_user_id(raw)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison, a list of tags, or ``*``."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    return etag in tags
+
+
+def _plain(status: int, text: str, **headers: str) -> Response:
+    return PlainTextResponse(text, status_code=status, headers={**_BASE_HEADERS, **headers})
+
+
+async def _resolve(unit: Unit, *, header: str | None) -> Viewer | None:
+    """The viewer from an Authorization header, None without one (anonymous)."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use Authorization: Bearer <token>.")
+    return await resolve_bearer(unit, token=token.strip())
+
+
+async def _find(services: Services, request: Request, user_id: int) -> photos.StoredPhoto | None:
+    async with open_unit(services) as unit:
+        viewer = await unit.run(_resolve, header=request.headers.get("authorization"))
+        return await unit.run(photos.photo_for_viewer, viewer=viewer, user_id=user_id)  # type: ignore[no-any-return]
+
+
+def photo_endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint, bound to the app's services."""
+
+    async def endpoint(request: Request) -> Response:
+        user_id = user_id_from_path(request.path_params["user_id"])
+        if user_id is None:
+            return _plain(404, "Not found")
+        try:
+            photo = await _find(services, request, user_id)
+        except Unauthenticated:
+            return _plain(
+                401,
+                "The token is invalid, expired or revoked.",
+                **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        except Exception as exc:
+            if not _database_down(exc):
+                raise
+            return _plain(503, "The service is temporarily unavailable.", **{"Retry-After": "5"})
+        if photo is None:
+            return _plain(404, "Not found")
+        headers = {
+            **_BASE_HEADERS,
+            "ETag": photo.etag,
+            "Cache-Control": f"{'public' if photo.public else 'private'}, max-age={MAX_AGE_SECONDS}",
+        }
+        if etag_matches(request.headers.get("if-none-match"), photo.etag):
+            return Response(status_code=304, headers=headers)
+        try:
+            data = await asyncio.to_thread(photo.path.read_bytes)
+        except FileNotFoundError:
+            log.warning("photo file missing", extra={"user_id": user_id})
+            return _plain(404, "Not found")
+        return Response(data, media_type=photo.content_type, headers=headers)
+
+    return endpoint

@@ -1,0 +1,80 @@
+"""Photo mutations: ``uploadMyPhoto``, ``deleteMyPhoto`` and the admin ``deleteUserPhoto``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
+from strawberry.types import Info
+
+from stridegraph.domain import photos
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.permissions import requires
+from stridegraph.graph.photos.types import (
+    DeleteMyPhotoPayload,
+    DeleteUserPhotoPayload,
+    UploadMyPhotoPayload,
+)
+from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.users.types import User, UserMe
+
+
+def _public_url(info: Info) -> str:
+    return info.context.services.settings.public_url  # type: ignore[no-any-return]
+
+
+def _upload(value: Any) -> UploadFile | None:
+    """The ``Upload`` scalar accepts any JSON value; only a real multipart file counts."""
+    return value if isinstance(value, UploadFile) else None
+
+
+@strawberry.type
+class PhotoMutations:
+    @strawberry.mutation(
+        description="Replace your photo. Send a JPEG, PNG or WebP per the GraphQL multipart "
+        "request spec (with an Apollo-Require-Preflight header); it is stored re-encoded, "
+        "at most 512 px, without metadata.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def upload_my_photo(self, info: Info, file: Upload) -> UploadMyPhotoPayload:
+        url = _public_url(info)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            photos.upload_my_photo,
+            lambda row: UploadMyPhotoPayload(user=UserMe.from_row(row, url)),
+            lambda errors: UploadMyPhotoPayload(errors=errors),
+            viewer=info.context.viewer,
+            file=_upload(file),
+        )
+
+    @strawberry.mutation(
+        description="Remove your photo (succeeds when there is none).",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def delete_my_photo(self, info: Info) -> DeleteMyPhotoPayload:
+        url = _public_url(info)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            photos.delete_my_photo,
+            lambda row: DeleteMyPhotoPayload(user=UserMe.from_row(row, url)),
+            lambda errors: DeleteMyPhotoPayload(errors=errors),
+            viewer=info.context.viewer,
+        )
+
+    @strawberry.mutation(
+        description="Remove a user's photo (administrators).",
+        extensions=[requires(scope=USERS_WRITE, admin=True)],
+    )
+    async def delete_user_photo(self, info: Info, id: strawberry.ID) -> DeleteUserPhotoPayload:
+        url = _public_url(info)
+        return await run_mutation(  # type: ignore[no-any-return]
+            info,
+            photos.delete_user_photo,
+            lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url)),
+            lambda errors: DeleteUserPhotoPayload(errors=errors),
+            viewer=info.context.viewer,
+            user_id=parse_user_id(str(id)),
+        )
