@@ -138,6 +138,36 @@ ROWS: dict[str, Row] = {
         'mutation { changePassword(currentPassword: "wrong", newPassword: "new password 1A!") '
         "{ errors { code } } }"
     ),
+    # Sign-up, verification, password reset, e-mail change (issue 5)
+    "signUp": same_for_signed_in(
+        'mutation { signUp(input: {username: "joiner", email: "joiner@example.com", '
+        'name: "J", password: "long enough pw"}) { status errors { code } } }',
+        OK,
+    ),
+    "verifyEmail": same_for_signed_in(
+        'mutation { verifyEmail(token: "sgo_bad") { status errors { code } } }', OK
+    ),
+    "resendVerificationEmail": same_for_signed_in(
+        'mutation { resendVerificationEmail(email: "x@example.com") { errors { code } } }', OK
+    ),
+    "requestPasswordReset": same_for_signed_in(
+        'mutation { requestPasswordReset(email: "x@example.com") { errors { code } } }', OK
+    ),
+    "resetPassword": same_for_signed_in(
+        'mutation { resetPassword(token: "sgo_bad", newPassword: "long new pw 1") '
+        "{ errors { code } } }",
+        OK,
+    ),
+    "sendPasswordResetEmail": admin_write(
+        "mutation($other: ID!) { sendPasswordResetEmail(id: $other) { errors { code } } }"
+    ),
+    "requestEmailChange": profile_write(
+        'mutation { requestEmailChange(newEmail: "n@example.com", currentPassword: "wrong") '
+        "{ errors { code } } }"
+    ),
+    "confirmEmailChange": profile_write(
+        'mutation { confirmEmailChange(token: "sgo_bad") { user { id } errors { code } } }'
+    ),
     # MFA (issue 6)
     "completeMfaLogin": same_for_signed_in(
         'mutation { completeMfaLogin(mfaToken: "sgm_bad", code: "000000") { errors { code } } }',

@@ -25,6 +25,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from stridegraph.config import Settings
+from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
@@ -43,6 +44,7 @@ MUTATIONS: tuple[type, ...] = (
     UserMutations,
     SettingsMutations,
     PhotoMutations,
+    AccountMutations,
 )
 TYPES: tuple[type, ...] = (User,)
 

@@ -1,0 +1,159 @@
+"""Self-service sign-up, e-mail verification and re-sent verification links.
+
+Account states (``active`` stays the administrator's on/off switch; a sign-up's progress is
+carried by the two other flags, which login checks after a correct password):
+
+- neither verification nor approval required: ``ACTIVE`` at once;
+- verification required: ``email_verified=False`` until ``verifyEmail``
+  (login: EMAIL_NOT_VERIFIED while the server requires verification);
+- approval required: ``pending_admin_approval=True`` until ``approveUser``
+  (login: PENDING_APPROVAL). With both, admins are mailed once the address is verified, so
+  they only ever review proven addresses; with approval alone, at sign-up.
+
+No enumeration: whenever the answer for a new account would not be ``ACTIVE``, a sign-up
+with an address already in use gets exactly that answer (after the same password hashing),
+and the address's owner is mailed a notice instead. Only where the new account would be
+usable at once (nothing required) is it EMAIL_TAKEN, since no pretence could survive the
+first login. A taken username is always USERNAME_TAKEN: usernames are public anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from stridegraph.db import users as user_rows
+from stridegraph.db.enums import Language, TokenPurpose
+from stridegraph.db.models import User
+from stridegraph.domain import notices
+from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain.accounts import NewAccount, create_account
+from stridegraph.domain.errors import Collector, DomainError, ErrorCode
+from stridegraph.domain.settings import get_settings
+from stridegraph.domain.unit import Unit
+from stridegraph.domain.validation import check_email
+
+#: A second mailed link for the same account and purpose within this time is not sent
+#: (the answer stays the same), so nobody can flood a mailbox through these mutations.
+RESEND_COOLDOWN = dt.timedelta(seconds=60)
+
+
+class SignUpStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    EMAIL_VERIFICATION_REQUIRED = "EMAIL_VERIFICATION_REQUIRED"
+    ADMIN_APPROVAL_REQUIRED = "ADMIN_APPROVAL_REQUIRED"
+
+
+def mail_disabled(field: str | None = None) -> DomainError:
+    return DomainError.of(
+        ErrorCode.MAIL_DISABLED, "Mail is disabled on this server, so no link can be sent.", field
+    )
+
+
+def require_mail(unit: Unit, field: str | None = None) -> None:
+    if not unit.services.mailer.enabled:
+        raise mail_disabled(field)
+
+
+def check_address(email: str, field: str = "email") -> str:
+    """A syntactically valid address (REQUIRED / INVALID); says nothing about accounts."""
+    errors = Collector()
+    check_email(errors, email.strip(), field)
+    errors.raise_if_any()
+    return email.strip()
+
+
+def _only_email_taken(exc: DomainError) -> bool:
+    return [p.code for p in exc.problems] == [ErrorCode.EMAIL_TAKEN]
+
+
+async def _answer_as_new(unit: Unit, *, email: str, password: str) -> None:
+    """Do what a new sign-up costs (the password hash) and tell the address's owner."""
+    await unit.services.passwords.hash(password)
+    owner = await user_rows.get_by_email(unit.session, email)
+    if owner is not None:
+        await notices.signup_existing(unit, user=owner)
+
+
+async def send_verification(unit: Unit, *, user: User) -> None:
+    token = await ott.create(
+        unit, user_id=user.id, purpose=TokenPurpose.EMAIL_VERIFICATION, address=user.email
+    )
+    await notices.verification_link(unit, user=user, token=token)
+
+
+async def sign_up(
+    unit: Unit,
+    *,
+    username: str,
+    email: str,
+    name: str,
+    password: str,
+    preferred_language: Language | None = None,
+) -> SignUpStatus:
+    """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off."""
+    settings = await get_settings(unit)
+    if not settings.signup_enabled:
+        raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
+    verify = settings.signup_require_email_verification
+    approve = settings.signup_require_admin_approval
+    if verify:
+        status = SignUpStatus.EMAIL_VERIFICATION_REQUIRED
+    elif approve:
+        status = SignUpStatus.ADMIN_APPROVAL_REQUIRED
+    else:
+        status = SignUpStatus.ACTIVE
+    account = NewAccount(
+        username=username.strip(),
+        email=email.strip(),
+        name=name.strip(),
+        password=password,
+        active=True,
+        email_verified=False,
+        pending_admin_approval=approve,
+        profile={"preferred_language": preferred_language} if preferred_language else {},
+    )
+    try:
+        user = await create_account(unit, account=account)
+    except DomainError as exc:
+        if status is SignUpStatus.ACTIVE or not _only_email_taken(exc):
+            raise
+        await _answer_as_new(unit, email=account.email, password=password)
+        return status
+    if verify:
+        await send_verification(unit, user=user)
+    elif approve:
+        await notices.approval_requested(unit, user=user)
+    return status
+
+
+async def verify_email(unit: Unit, *, token: str) -> SignUpStatus:
+    """Prove the address with the mailed token (single use, 24 h, only for the address it
+    was sent to). Returns ADMIN_APPROVAL_REQUIRED (admins are mailed now) or ACTIVE."""
+    row = await ott.consume(unit, token=token, purpose=TokenPurpose.EMAIL_VERIFICATION)
+    user = await user_rows.get_by_id(unit.session, row.user_id)
+    if user is None or (row.new_email or "").lower() != user.email.lower():
+        raise ott.invalid_token()
+    await ott.invalidate(unit, user_id=user.id, purposes=(TokenPurpose.EMAIL_VERIFICATION,))
+    user.email_verified = True
+    user.updated_at = unit.now()
+    await unit.session.flush()
+    if user.pending_admin_approval:
+        await notices.approval_requested(unit, user=user)
+        return SignUpStatus.ADMIN_APPROVAL_REQUIRED
+    return SignUpStatus.ACTIVE
+
+
+async def resend_verification_email(unit: Unit, *, email: str) -> None:
+    """Mail a fresh verification link to an unverified account's address. The answer is the
+    same for every address (known, unknown, verified, just sent); MAIL_DISABLED when the
+    server cannot send mail at all (equally for every address)."""
+    address = check_address(email)
+    require_mail(unit)
+    user = await user_rows.get_by_email(unit.session, address)
+    if user is None or user.email_verified or not user.active:
+        return
+    purpose = TokenPurpose.EMAIL_VERIFICATION
+    if await ott.issued_recently(unit, user_id=user.id, purpose=purpose, within=RESEND_COOLDOWN):
+        return
+    await send_verification(unit, user=user)

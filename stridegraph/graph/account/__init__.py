@@ -1,0 +1,1 @@
+"""Account lifecycle: sign-up, e-mail verification, password reset, e-mail change."""
