@@ -168,3 +168,15 @@ async def test_anonymous_cannot_confirm(gql, db, smtp, services):
     body = await gql.execute(CONFIRM, {"t": "sgo_" + "x" * 43})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert body["data"] is None or body["data"].get("confirmEmailChange") is None
+
+
+async def test_wrong_passwords_count_toward_the_login_rate_limit(gql, db, smtp, services):
+    _, access = await signed_in(services)
+    limit = services.settings.login_max_failures_account
+    for _ in range(limit):
+        answer = await ask(gql, access, "new@example.com", "wrong password")
+        assert answer["errors"] == [{"field": "currentPassword", "code": "INVALID_CREDENTIALS"}]
+    refused = await ask(gql, access, "new@example.com")  # even the right password, for now
+    assert [e["code"] for e in refused["errors"]] == ["TOO_MANY_ATTEMPTS"]
+    await services.mailer.drain()
+    assert smtp.messages == [] and await read_tokens(db) == []

@@ -131,7 +131,8 @@ async def test_a_permanent_refusal_is_not_retried(caplog: pytest.LogCaptureFixtu
         sink.stop()
     assert handler.attempts == 1
     assert mailer.failed == 1
-    assert [r.smtp_code for r in messages(caplog, "mail send failed")] == [550]  # type: ignore[attr-defined]
+    assert [r.smtp_status for r in messages(caplog, "mail send failed")] == [550]  # type: ignore[attr-defined]
+    assert '"smtp_status": 550' in logged(caplog)  # not dropped by the log's secret filter
     assert_no_secrets(logged(caplog))
 
 

@@ -3,6 +3,7 @@ created without a password; links followed out of messages a real aiosmtpd recei
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import statistics
 import time
@@ -228,3 +229,18 @@ async def test_unknown_addresses_take_comparable_time(gql, db, smtp, services):
     fast, slow = statistics.median(unknown), statistics.median(known)
     assert fast > slow / 3 - 0.002, (fast, slow)
     assert slow < fast * 3 + 0.01, (fast, slow)
+
+
+async def test_a_link_used_twice_at_once_works_once(gql, db, smtp, services):
+    await make_user(services, "ann")
+    await request(gql, "ann@example.com")
+    token = token_in((await smtp.wait_for(1))[0], "/reset-password")
+    answers = await asyncio.gather(
+        reset(gql, token, "first new password 1"), reset(gql, token, "second new password 2")
+    )
+    assert sorted(str(a["errors"]) for a in answers) == sorted(
+        ["[]", str([{"field": "token", "code": "INVALID_TOKEN"}])]
+    )
+    winner = "first new password 1" if answers[0]["errors"] == [] else "second new password 2"
+    after = await read_user(db, "ann")
+    assert after is not None and await services.passwords.verify(after.password_hash, winner)

@@ -168,7 +168,7 @@ class Mailer:
                 "mail_id": mail.id,
                 "attempt": attempt,
                 "error": type(exc).__name__,
-                "smtp_code": getattr(exc, "code", None),
+                "smtp_status": getattr(exc, "code", None),
             },
         )
 

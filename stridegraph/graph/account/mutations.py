@@ -134,6 +134,7 @@ class AccountMutations:
             viewer=info.context.viewer,
             new_email=new_email,
             current_password=current_password,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(

@@ -1,0 +1,132 @@
+"""Passwords: argon2id off the event loop, the policy from server settings, and hashes made
+with older parameters recognised (and replaced) for rehash."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from stridegraph.db.enums import AccessType, PasswordPolicy
+from stridegraph.db.models import User
+from stridegraph.domain.errors import DomainError
+from stridegraph.domain.passwords import PasswordService, check_password_policy, verify_and_upgrade
+from stridegraph.domain.unit import Services
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    passwords = PasswordService(make_settings("sqlite+aiosqlite://", tmp_path))
+    yield passwords
+    passwords.close()
+
+
+async def test_hashes_are_argon2id_and_made_off_the_event_loop(service):
+    threads: list[str] = []
+
+    class RecordingHasher(PasswordHasher):
+        """argon2-cffi's hasher with the same parameters, noting the thread it runs on."""
+
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            threads.append(threading.current_thread().name)
+            return super().hash(password, salt=salt)
+
+    base = service._hasher
+    service._hasher = RecordingHasher(
+        time_cost=base.time_cost,
+        memory_cost=base.memory_cost,
+        parallelism=base.parallelism,
+        type=base.type,
+    )
+    digest = await service.hash("a fine password")
+    assert digest.startswith("$argon2id$")
+    assert threads and threads[0].startswith("argon2")
+    assert threads[0] != threading.current_thread().name
+    assert await service.verify(digest, "a fine password")
+    assert not await service.verify(digest, "a wrong password")
+    assert not await service.verify(None, "anything")  # still costs a verification
+
+
+async def test_concurrent_hashes_all_complete(service):
+    digests = await asyncio.gather(*(service.hash(f"password {i}") for i in range(8)))
+    assert len(set(digests)) == 8
+    assert all(
+        await asyncio.gather(*(service.verify(d, f"password {i}") for i, d in enumerate(digests)))
+    )
+
+
+def test_a_hash_with_older_parameters_needs_a_rehash(service):
+    current = service._hasher.hash("pw")
+    assert service.needs_rehash(current) is False
+    older = [
+        PasswordHasher(time_cost=1, memory_cost=512, parallelism=1, type=Type.ID).hash("pw"),
+        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.I).hash("pw"),
+        PasswordHasher(time_cost=2, memory_cost=1024, parallelism=1, type=Type.ID).hash("pw"),
+    ]
+    for digest in older:
+        assert service.needs_rehash(digest) is True, digest
+    assert service.needs_rehash("not a hash") is True
+
+
+async def test_verify_and_upgrade_replaces_an_old_hash_only_on_success(service, tmp_path):
+    services = Services(
+        settings=make_settings("sqlite+aiosqlite://", tmp_path),
+        sessions=None,  # type: ignore[arg-type]
+        passwords=service,
+        mailer=None,  # type: ignore[arg-type]
+        cipher=None,  # type: ignore[arg-type]
+    )
+    old = PasswordHasher(time_cost=2, memory_cost=512, parallelism=1).hash("secret words")
+    user = User(password_hash=old)
+    assert await verify_and_upgrade(services, user, "wrong words") is False
+    assert user.password_hash == old
+    assert await verify_and_upgrade(services, user, "secret words") is True
+    assert user.password_hash != old and not service.needs_rehash(user.password_hash)
+    assert await service.verify(user.password_hash, "secret words")
+
+
+def policy(password: str, **kw: object) -> list[tuple[str, str | None]]:
+    options: dict[str, object] = {
+        "access_type": AccessType.REGULAR,
+        "policy": PasswordPolicy.LENGTH_ONLY,
+        "min_length_regular": 8,
+        "min_length_admin": 12,
+        "username": "alice",
+        "email": "alice@example.com",
+    }
+    options.update(kw)
+    try:
+        check_password_policy(password, **options)  # type: ignore[arg-type]
+    except DomainError as exc:
+        return [(p.code.value, p.field) for p in exc.problems]
+    return []
+
+
+def test_policy_lengths_by_role():
+    assert policy("1234567") == [("TOO_SHORT", "password")]
+    assert policy("12345678") == []
+    assert policy("12345678901", access_type=AccessType.ADMIN) == [("TOO_SHORT", "password")]
+    assert policy("123456789012", access_type=AccessType.ADMIN) == []
+    assert policy("1234567890", min_length_regular=10) == []
+    assert policy("x" * 1025) == [("TOO_LONG", "password")]
+
+
+def test_strict_policy_needs_every_character_class():
+    strict = {"policy": PasswordPolicy.STRICT}
+    assert policy("Abcdef1!", **strict) == []
+    for weak in ("abcdef1!", "ABCDEF1!", "Abcdefg!", "Abcdefg1"):
+        assert policy(weak, **strict) == [("PASSWORD_TOO_WEAK", "password")], weak
+    assert policy("abcdefgh") == []  # LENGTH_ONLY does not care
+
+
+def test_never_equal_to_username_or_email():
+    assert policy("ALICE.long", username="alice.LONG") == [("PASSWORD_TOO_WEAK", "password")]
+    assert policy("Alice@Example.com") == [("PASSWORD_TOO_WEAK", "password")]
+    assert policy("alice", field="new_password") == [
+        ("TOO_SHORT", "new_password"),
+        ("PASSWORD_TOO_WEAK", "new_password"),
+    ]
