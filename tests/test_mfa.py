@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -444,3 +445,22 @@ async def test_the_admin_view_reflects_the_state_and_others_see_null(gql, servic
     clock.advance(30)
     await gql.data(DISABLE, {"code": code_at(secret, clock.now)}, token=token)
     assert await seen_by(admin_token) is False
+
+
+async def test_concurrent_enables_enable_once(gql, db, services, alice, clock):
+    user, token = alice
+    secret = (await gql.data(SETUP, token=token))["setupMfa"]["secret"]
+    code = code_at(secret, clock.now)
+    bodies = await asyncio.gather(
+        *(gql.execute(ENABLE, {"code": code}, token=token) for _ in range(2))
+    )
+    answers = [b["data"]["enableMfa"] for b in bodies]
+    outcomes = sorted(codes_of(a)[0] if a["errors"] else "enabled" for a in answers)
+    assert outcomes == ["MFA_ALREADY_ENABLED", "enabled"], bodies
+    winner = next(a for a in answers if not a["errors"])
+    state = await mfa_state(db, user.id)
+    assert state.enabled
+    key = services.settings.secret_key
+    assert {h for h, _ in state.backup_codes} == {
+        mfa.backup_digest(key, user.id, c.replace("-", "")) for c in winner["backupCodes"]
+    }
