@@ -23,7 +23,7 @@ from stridegraph.graph.users.types import User, UserMe
 
 
 def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url  # type: ignore[no-any-return]
+    return info.context.services.settings.public_url
 
 
 def _upload(value: Any) -> UploadFile | None:
@@ -41,7 +41,7 @@ class PhotoMutations:
     )
     async def upload_my_photo(self, info: Info, file: Upload) -> UploadMyPhotoPayload:
         url = _public_url(info)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             photos.upload_my_photo,
             lambda row: UploadMyPhotoPayload(user=UserMe.from_row(row, url)),
@@ -56,7 +56,7 @@ class PhotoMutations:
     )
     async def delete_my_photo(self, info: Info) -> DeleteMyPhotoPayload:
         url = _public_url(info)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             photos.delete_my_photo,
             lambda row: DeleteMyPhotoPayload(user=UserMe.from_row(row, url)),
@@ -70,7 +70,7 @@ class PhotoMutations:
     )
     async def delete_user_photo(self, info: Info, id: strawberry.ID) -> DeleteUserPhotoPayload:
         url = _public_url(info)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             photos.delete_user_photo,
             lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url)),
