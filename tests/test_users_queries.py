@@ -176,3 +176,14 @@ async def test_lookups_by_many_ids_share_one_statement(gql, services, sql_counte
     body = await gql.data(f"{{ {aliases} }}", token=p["regular_token"])
     assert [body[f"u{i}"]["username"] for i in range(3)] == ["regular", "other", "boss"]
     assert sql_counter.count == 2, sql_counter.statements  # the viewer, then one look-up
+
+
+async def test_oversized_lookups_are_clear_errors(gql, services):
+    p = await people(services)
+    for query, token in (
+        ("query($v: String!) { userByUsername(username: $v) { id } }", p["regular_token"]),
+        ("query($v: String!) { userByEmail(email: $v) { id } }", p["admin_token"]),
+    ):
+        body = await gql.execute(query, {"v": "x" * 251}, token=token)
+        assert codes(body) == ["BAD_USER_INPUT"], body
+        assert body["errors"][0]["extensions"]["reason"] == "TOO_LONG"

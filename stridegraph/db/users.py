@@ -140,7 +140,7 @@ class UserListFilter:
     listed_only: bool = False
 
 
-SORT_KEYS: dict[str, ColumnElement[Any]] = {
+SORT_KEYS: dict[str, Any] = {
     "username": func.lower(User.username),
     "name": func.lower(User.name),
     "created_at": User.created_at,

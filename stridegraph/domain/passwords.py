@@ -45,7 +45,7 @@ class PasswordService:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)  # type: ignore[no-any-return]
+        return await self._run(self._hasher.hash, password)
 
     def _verify_sync(self, password_hash: str | None, password: str) -> bool:
         try:
@@ -58,7 +58,7 @@ class PasswordService:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches. A missing hash (unknown user, or an account with
         no password yet) still costs one full verification, so timing tells nothing."""
-        return await self._run(self._verify_sync, password_hash, password)  # type: ignore[no-any-return]
+        return await self._run(self._verify_sync, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:

@@ -107,10 +107,17 @@ async def users_by_ids(unit: Unit, *, viewer: Viewer | None, ids: Sequence[int])
     return {i: u for i, u in found.items() if _visible(viewer, u, as_admin)}
 
 
+def _check_lookup(value: str, field: str) -> None:
+    """No stored username or e-mail is longer than this: say so rather than search."""
+    if len(value) > MAX_TEXT:
+        raise DomainError.of(
+            ErrorCode.TOO_LONG, f"{field} may have at most {MAX_TEXT} characters.", field
+        )
+
+
 async def user_by_username(unit: Unit, *, viewer: Viewer | None, username: str) -> User | None:
     as_admin = await require_reader(unit, viewer)
-    if len(username) > MAX_TEXT:
-        return None
+    _check_lookup(username, "username")
     return _visible(viewer, await user_rows.get_by_username(unit.session, username), as_admin)
 
 
@@ -118,8 +125,7 @@ async def user_by_email(unit: Unit, *, viewer: Viewer | None, email: str) -> Use
     """Admins only; matched case-insensitively."""
     if not await require_reader(unit, viewer):
         raise Forbidden("This needs an administrator.")
-    if len(email) > MAX_TEXT:
-        return None
+    _check_lookup(email, "email")
     return await user_rows.get_by_email(unit.session, email.strip())
 
 
@@ -269,7 +275,7 @@ async def users_connection(
     after_key = decode_cursor(after, order.field, "after") if after else None
     before_key = decode_cursor(before, order.field, "before") if before else None
     backwards = last is not None
-    size = last if backwards else (first if first is not None else DEFAULT_FIRST)
+    size = last if last is not None else first if first is not None else DEFAULT_FIRST
     rows = await user_rows.list_users(
         unit.session,
         spec,

@@ -52,7 +52,7 @@ class SettingsMutations:
             for name in ServerSettingsInput.__dataclass_fields__
             if getattr(input, name) is not UNSET
         }
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             settings_domain.update_server_settings,
             done,

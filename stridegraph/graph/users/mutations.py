@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import strawberry
 from strawberry import relay
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.types import Info
 
 from stridegraph.db.models import PrivacySettings as PrivacyRow
@@ -30,8 +31,8 @@ from stridegraph.graph.users.inputs import (
 from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import PrivacySettings, User, UserMe
 
-PROFILE = [requires(scope=PROFILE_WRITE)]
-ADMIN = [requires(scope=USERS_WRITE, admin=True)]
+PROFILE: list[FieldExtension] = [requires(scope=PROFILE_WRITE)]
+ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 
 @strawberry.type
@@ -122,7 +123,7 @@ class UserMutations:
         def done(row: UserRow) -> UpdateMePayload:
             return UpdateMePayload(user=UserMe.from_row(row, public_url))
 
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             profile_domain.update_me,
             done,
@@ -138,7 +139,7 @@ class UserMutations:
         def done(row: PrivacyRow) -> UpdatePrivacySettingsPayload:
             return UpdatePrivacySettingsPayload(privacy_settings=PrivacySettings.from_row(row))
 
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             profile_domain.update_privacy_settings,
             done,
@@ -152,7 +153,7 @@ class UserMutations:
         extensions=PROFILE,
     )
     async def delete_me(self, info: Info, password: str) -> DeleteMePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             profile_domain.delete_me,
             _deleted(DeleteMePayload),
@@ -167,7 +168,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             admin_domain.create_user,
             _user_payload(info, CreateUserPayload),
@@ -192,7 +193,7 @@ class UserMutations:
         user_id = parse_user_id(id)
         if user_id is None:
             return bad_id(UpdateUserPayload)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             admin_domain.update_user,
             _user_payload(info, UpdateUserPayload),
@@ -212,7 +213,7 @@ class UserMutations:
         user_id = parse_user_id(id)
         if user_id is None:
             return bad_id(SetUserPasswordPayload)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             admin_domain.set_user_password,
             _user_payload(info, SetUserPasswordPayload),
@@ -227,7 +228,7 @@ class UserMutations:
         user_id = parse_user_id(id)
         if user_id is None:
             return bad_id(ApproveUserPayload)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             admin_domain.approve_user,
             _user_payload(info, ApproveUserPayload),
@@ -243,7 +244,7 @@ class UserMutations:
         user_id = parse_user_id(id)
         if user_id is None:
             return bad_id(DeleteUserPayload)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             admin_domain.delete_user,
             _deleted(DeleteUserPayload),

@@ -8,6 +8,8 @@ errors raised before any user is read.
 
 from __future__ import annotations
 
+import inspect
+
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -147,4 +149,5 @@ class UserQueries:
             node_type = global_id.resolve_type(info)
         except Exception:
             raise bad_user_input("id is not a global id of this API.", "id") from None
-        return await node_type.resolve_node(global_id.node_id, info=info, required=False)  # type: ignore[no-any-return]
+        found = node_type.resolve_node(global_id.node_id, info=info, required=False)
+        return await found if inspect.isawaitable(found) else found

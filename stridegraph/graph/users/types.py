@@ -82,7 +82,7 @@ class User(relay.Node):
         description="Linked external identity providers.", extensions=[private_extension()]
     )
     async def external_auth_count(self, info: Info) -> int | None:
-        return await info.context.loaders.external_auth_count.load(self.id)  # type: ignore[no-any-return]
+        return await info.context.loaders.external_auth_count.load(self.id)
 
     @strawberry.field(extensions=[private_extension()])
     async def is_strava_linked(self, info: Info) -> bool | None:
@@ -127,7 +127,7 @@ class User(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[User | None]:
         """``node(id:)``: the same visibility as ``user(id:)``, batched per request."""
@@ -197,7 +197,7 @@ class UserMe:
 
     @strawberry.field
     async def external_auth_count(self, info: Info) -> int:
-        return await info.context.loaders.external_auth_count.load(self.user_id)  # type: ignore[no-any-return]
+        return await info.context.loaders.external_auth_count.load(self.user_id)
 
     @strawberry.field
     async def is_strava_linked(self, info: Info) -> bool:
