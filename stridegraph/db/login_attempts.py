@@ -54,10 +54,3 @@ async def delete_for_accounts(session: AsyncSession, account_keys: list[str]) ->
 async def purge_before(session: AsyncSession, before: dt.datetime) -> None:
     """Forget attempts too old to count for anything."""
     await session.execute(delete(LoginAttempt).where(LoginAttempt.created_at <= before))
-
-
-async def count_for_account(session: AsyncSession, account_key: str) -> int:
-    rows = await session.scalars(
-        select(LoginAttempt.id).where(LoginAttempt.account_key == account_key)
-    )
-    return len(list(rows))

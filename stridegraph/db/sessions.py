@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.models import RotatedRefreshToken, Session, User
@@ -40,6 +42,11 @@ async def find_by_refresh_hash(
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def _rowcount(result: Any) -> int:
+    """How many rows an UPDATE matched."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def add(session: AsyncSession, row: Session) -> Session:
@@ -79,7 +86,7 @@ async def rotate(
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0) == 1
+    return _rowcount(result) == 1
 
 
 def add_rotated(
@@ -106,7 +113,7 @@ async def revoke(
     result = await session.execute(
         query.values(revoked_at=now).execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0) == 1
+    return _rowcount(result) == 1
 
 
 async def revoke_for_user(
@@ -117,7 +124,7 @@ async def revoke_for_user(
     if keep_session_id is not None:
         query = query.where(Session.id != keep_session_id)
     result = await session.execute(query.values(revoked_at=now))
-    return int(result.rowcount or 0)
+    return _rowcount(result)
 
 
 async def list_live_for_user(

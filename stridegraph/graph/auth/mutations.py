@@ -51,7 +51,7 @@ class AuthMutations:
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
         ctx = info.context
         public_url = ctx.services.settings.public_url
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             login_domain.login,
             lambda result: _login_payload(result, public_url),
@@ -67,7 +67,7 @@ class AuthMutations:
         "presenting it again ends the whole session."
     )
     async def refresh_session(self, info: Info, refresh_token: str) -> RefreshSessionPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             sessions_domain.refresh_session,
             lambda issued: RefreshSessionPayload(
@@ -85,7 +85,7 @@ class AuthMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def logout(self, info: Info) -> LogoutPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             sessions_domain.logout,
             lambda _: LogoutPayload(),
@@ -99,7 +99,7 @@ class AuthMutations:
     )
     async def revoke_session(self, info: Info, id: strawberry.ID) -> RevokeSessionPayload:
         viewer = info.context.viewer
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             sessions_domain.revoke_session,
             lambda row: RevokeSessionPayload(session=Session.from_row(row, viewer.session_id)),
@@ -115,7 +115,7 @@ class AuthMutations:
     async def revoke_user_sessions(
         self, info: Info, id: strawberry.ID
     ) -> RevokeUserSessionsPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             sessions_domain.admin_revoke_user_sessions,
             lambda count: RevokeUserSessionsPayload(revoked_count=count),
@@ -135,7 +135,7 @@ class AuthMutations:
         scopes: list[str],
         expires_at: dt.datetime | None = None,
     ) -> CreateApiTokenPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             api_tokens_domain.create_api_token,
             lambda issued: CreateApiTokenPayload(
@@ -153,7 +153,7 @@ class AuthMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             api_tokens_domain.revoke_api_token,
             lambda row: RevokeApiTokenPayload(api_token=ApiToken.from_row(row)),
@@ -171,7 +171,7 @@ class AuthMutations:
     ) -> ChangePasswordPayload:
         ctx = info.context
         public_url = ctx.services.settings.public_url
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             login_domain.change_password,
             lambda user: ChangePasswordPayload(user=UserMe.from_row(user, public_url)),
