@@ -23,7 +23,7 @@ from stridegraph.graph.users.types import User, UserMe
 
 
 def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url  # type: ignore[no-any-return]
+    return info.context.services.settings.public_url
 
 
 def _signed_in(result: LoginResult, public_url: str) -> LoginPayload:
@@ -47,7 +47,7 @@ class MfaMutations:
     async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
         ctx = info.context
         public_url = _public_url(info)
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.complete_login,
             lambda result: _signed_in(result, public_url),
@@ -64,7 +64,7 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def setup_mfa(self, info: Info) -> SetupMfaPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.setup_mfa,
             lambda r: SetupMfaPayload(
@@ -80,7 +80,7 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def enable_mfa(self, info: Info, code: str) -> EnableMfaPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.enable_mfa,
             lambda r: EnableMfaPayload(
@@ -96,7 +96,7 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def disable_mfa(self, info: Info, code: str) -> DisableMfaPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.disable_mfa,
             lambda user: DisableMfaPayload(me=UserMe.from_row(user, _public_url(info))),
@@ -112,7 +112,7 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def regenerate_backup_codes(self, info: Info, code: str) -> RegenerateBackupCodesPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.regenerate_backup_codes,
             lambda codes: RegenerateBackupCodesPayload(backup_codes=codes),
@@ -127,7 +127,7 @@ class MfaMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def reset_user_mfa(self, info: Info, id: strawberry.ID) -> ResetUserMfaPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             mfa.reset_user_mfa,
             lambda user: ResetUserMfaPayload(user=User.from_row(user, _public_url(info))),
