@@ -16,6 +16,7 @@ from tests.helpers import PASSWORD, login_token, make_user
 from tests.mail_fixtures import (
     age_tokens,
     count_users,
+    graphql_for,
     mail_settings,
     read_tokens,
     read_user,
@@ -326,3 +327,16 @@ async def test_existing_user_password_is_untouched_by_a_pretend_sign_up(gql, db,
     after = await read_user(db, "owner")
     assert after is not None and after.password_hash == owner.password_hash
     assert await services.passwords.verify(after.password_hash, PASSWORD)
+
+
+async def test_links_are_built_from_public_url(settings, db, smtp):
+    await set_server_settings(db, signup_enabled=True)
+    behind_a_prefix = settings.with_(public_url="https://fit.example.org/app")
+    async with graphql_for(behind_a_prefix, db) as (client, _):
+        assert (await client.data(SIGN_UP, form()))["signUp"]["errors"] == []
+        [message] = await smtp.wait_for(1)
+    [link] = links(message)
+    assert link.startswith("https://fit.example.org/app/verify-email?token=sgo_")
+    assert message["Subject"] == "Confirm your e-mail address for fit.example.org"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and f'href="{link}"' in html.get_content()

@@ -33,7 +33,7 @@ class AccountMutations:
         "mailed a notice instead, unless the account would be ACTIVE at once (EMAIL_TAKEN)."
     )
     async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             signup.sign_up,
             lambda status: SignUpPayload(status=status),
@@ -50,7 +50,7 @@ class AccountMutations:
         "24 hours). INVALID_TOKEN otherwise."
     )
     async def verify_email(self, info: Info, token: str) -> VerifyEmailPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             signup.verify_email,
             lambda status: VerifyEmailPayload(status=status),
@@ -65,7 +65,7 @@ class AccountMutations:
     async def resend_verification_email(
         self, info: Info, email: str
     ) -> ResendVerificationEmailPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             signup.resend_verification_email,
             lambda _: ResendVerificationEmailPayload(),
@@ -78,7 +78,7 @@ class AccountMutations:
         "same answer, in comparable time, for every address; MAIL_DISABLED without mail."
     )
     async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             password_reset.request_password_reset,
             lambda _: RequestPasswordResetPayload(),
@@ -93,7 +93,7 @@ class AccountMutations:
     async def reset_password(
         self, info: Info, token: str, new_password: str
     ) -> ResetPasswordPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             password_reset.reset_password,
             lambda _: ResetPasswordPayload(),
@@ -109,7 +109,7 @@ class AccountMutations:
     async def send_password_reset_email(
         self, info: Info, id: strawberry.ID
     ) -> SendPasswordResetEmailPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
@@ -126,7 +126,7 @@ class AccountMutations:
     async def request_email_change(
         self, info: Info, new_email: str, current_password: str
     ) -> RequestEmailChangePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             email_change.request_email_change,
             lambda _: RequestEmailChangePayload(),
@@ -145,7 +145,7 @@ class AccountMutations:
     )
     async def confirm_email_change(self, info: Info, token: str) -> ConfirmEmailChangePayload:
         public_url = info.context.services.settings.public_url
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             info,
             email_change.confirm_email_change,
             lambda user: ConfirmEmailChangePayload(user=UserMe.from_row(user, public_url)),
