@@ -20,10 +20,14 @@ from typing import Any
 import pytest
 from strawberry import relay
 
-from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.db.enums import AccessType
+from stridegraph.domain import accounts, api_tokens, sessions
+from stridegraph.domain.scopes import PROFILE_READ, USERS_READ, scopes_for
+from stridegraph.domain.unit import open_unit
+from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.schema import build_schema
 from tests.conftest import make_settings
-from tests.helpers import login_token, make_user, scoped_token
+from tests.helpers import PASSWORD
 from tests.photos_support import png
 
 OK = "OK"
@@ -219,20 +223,48 @@ def gid(user: Any) -> str:
     return relay.to_base64("User", user.id)
 
 
-async def credentials(services: Any) -> dict[str, Any]:
-    regular = await make_user(services, "regular")
-    admin = await make_user(services, "admin", admin=True, password="admin password long 1A!")
-    other = await make_user(services, "other")
+async def _arrange(unit: Any) -> dict[str, Any]:
+    """The three users and four credentials of a cell, in one transaction (the matrix has
+    hundreds of cells, so one commit each instead of seven matters)."""
+    made = {}
+    for name, access_type, password in (
+        ("regular", AccessType.REGULAR, PASSWORD),
+        ("admin", AccessType.ADMIN, "admin password long 1A!"),
+        ("other", AccessType.REGULAR, PASSWORD),
+    ):
+        account = accounts.NewAccount(
+            username=name,
+            email=f"{name}@example.com",
+            name=name.title(),
+            password=password,
+            access_type=access_type,
+            email_verified=True,
+        )
+        made[name] = await accounts.create_account(unit, account=account)
+
+    async def session_token(user: Any) -> str:
+        return (await sessions.create_session(unit, user=user)).access_token  # type: ignore[no-any-return]
+
+    async def api_token(user: Any, scope: str) -> str:
+        viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+        issued = await api_tokens.create_api_token(unit, viewer=viewer, name="t", scopes=[scope])
+        return issued.token  # type: ignore[no-any-return]
+
     return {
-        "users": {"regular": regular, "admin": admin, "other": other},
+        "users": made,
         "tokens": {
             "anonymous": None,
-            "regular": await login_token(services, regular),
-            "regular_profile_read": await scoped_token(services, regular, [PROFILE_READ]),
-            "admin": await login_token(services, admin),
-            "admin_users_read": await scoped_token(services, admin, [USERS_READ]),
+            "regular": await session_token(made["regular"]),
+            "regular_profile_read": await api_token(made["regular"], PROFILE_READ),
+            "admin": await session_token(made["admin"]),
+            "admin_users_read": await api_token(made["admin"], USERS_READ),
         },
     }
+
+
+async def credentials(services: Any) -> dict[str, Any]:
+    async with open_unit(services) as unit:
+        return await unit.transaction(_arrange)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
