@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import (
+    Base,
     IdentityProviderLink,
     Integrations,
     PrivacySettings,
@@ -68,6 +69,13 @@ class UniqueViolation(Exception):
         self.column = column
 
 
+async def _begin_sqlite(session: AsyncSession) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+        await connection.exec_driver_sql("BEGIN")
+
+
 def _which_unique(exc: IntegrityError) -> str | None:
     text = str(exc.orig).lower()
     if "username" in text:
@@ -77,19 +85,23 @@ def _which_unique(exc: IntegrityError) -> str | None:
     return None
 
 
-async def flush_unique(session: AsyncSession) -> None:
-    """Flush pending changes, turning a unique-index hit into :class:`UniqueViolation`.
+async def flush_unique(session: AsyncSession, *new: Base) -> None:
+    """Add ``new`` rows and flush in a savepoint, turning a unique-index hit into
+    :class:`UniqueViolation`. After a hit on an insert the surrounding transaction stays
+    usable (sign-up goes on to answer "as if new" after an e-mail collision): the rows must
+    be added here, inside the savepoint, for SQLAlchemy to drop them again. After a hit on
+    an update of an existing row the unit must roll back (every caller does).
 
-    On PostgreSQL the flush runs in a savepoint, so the transaction stays usable. Not on
-    SQLite: its driver (legacy transaction mode) sends no BEGIN before a SAVEPOINT, so a
-    savepoint that happens to open the transaction is committed by its RELEASE and a later
-    rollback would not undo it. Every caller aborts the whole unit on a violation anyway."""
+    SQLite's driver (legacy transaction mode) sends BEGIN only before a data change, not
+    before a SAVEPOINT; a savepoint that opened the transaction would then be committed by
+    its RELEASE and a later rollback would not undo it. So on SQLite the transaction is
+    begun explicitly first."""
+    if session.get_bind().dialect.name == "sqlite":
+        await _begin_sqlite(session)
     try:
-        if session.get_bind().dialect.name == "sqlite":
+        async with session.begin_nested():
+            session.add_all(new)
             await session.flush()
-        else:
-            async with session.begin_nested():
-                await session.flush()
     except IntegrityError as exc:
         column = _which_unique(exc)
         if column is None:
@@ -99,8 +111,7 @@ async def flush_unique(session: AsyncSession) -> None:
 
 async def insert_user(session: AsyncSession, user: User) -> User:
     """Insert a user with its privacy-settings and integrations rows (the seed's default data)."""
-    session.add(user)
-    await flush_unique(session)
+    await flush_unique(session, user)
     session.add(PrivacySettings(user_id=user.id))
     session.add(Integrations(user_id=user.id))
     await session.flush()
