@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server under uvicorn")
     serve.add_argument("--host", default=None, help="default: STRIDEGRAPH_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: STRIDEGRAPH_PORT or 8000")
-    serve.add_argument("--workers", type=int, default=None, help="default: STRIDEGRAPH_WORKERS or 1")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="default: STRIDEGRAPH_WORKERS or 1"
+    )
     serve.set_defaults(handler=cmd_serve)
     sub.add_parser("migrate", help="upgrade the database to the latest revision").set_defaults(
         handler=cmd_migrate

@@ -252,3 +252,26 @@ async def test_last_used_is_written_at_most_once_a_minute(gql, services, db, sql
     await gql.data(ME, token=token)
     assert sql_counter.count == 1
     assert (await sessions(db))[0].last_used_at == touched
+
+
+async def test_refresh_ignores_an_expired_access_token_in_the_header(gql, services, db):
+    """Clients attach the header to every request; the one that refreshes an expired access
+    token must still work. Anything else in the same operation keeps the strict rule."""
+    await make_user(services, "heidi")
+    access, refresh_token = await sign_in(gql, "heidi")
+    async with db.engine.begin() as conn:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await conn.execute(update(Session).values(access_expires_at=past))
+    assert not await works(gql, access)
+    body = await gql.execute(REFRESH, {"t": refresh_token}, token=access)
+    assert not body.get("errors"), body
+    assert body["data"]["refreshSession"]["accessToken"].startswith("sga_")
+    mixed = """mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken }
+      logout { errors { code } } }"""
+    refused = await gql.execute(
+        mixed, {"t": body["data"]["refreshSession"]["refreshToken"]}, token=access
+    )
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    rows = await sessions(db)
+    assert len(rows) == 1 and rows[0].revoked_at is None

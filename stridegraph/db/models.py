@@ -129,6 +129,7 @@ class User(Base):
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("ix_users_access_type_active", "access_type", "active"),
         Index("ix_users_created_at", "created_at"),
+        Index("ix_users_photo_path", "photo_path"),
         CheckConstraint("height IS NULL OR (height BETWEEN 1 AND 300)", name="height_range"),
         CheckConstraint(
             "max_heart_rate IS NULL OR (max_heart_rate BETWEEN 30 AND 250)", name="max_hr_range"

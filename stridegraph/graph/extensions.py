@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, get_operation_ast
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
@@ -38,9 +39,31 @@ def _database_down(exc: BaseException | None) -> bool:
     return False
 
 
+# Mutations that authenticate by their own arguments and never use the viewer. A client whose
+# access token just expired sends it along (most GraphQL clients attach the header to every
+# request); refusing its refreshSession for that would make expiry unrecoverable.
+CREDENTIAL_EXCHANGE = frozenset({"login", "refreshSession", "completeMfaLogin", "__typename"})
+
+
+def _only_credential_exchange(execution_context: Any) -> bool:
+    document = execution_context.graphql_document
+    if document is None:
+        return False
+    operation = get_operation_ast(document, execution_context.operation_name)
+    if operation is None:
+        return False
+    selections = operation.selection_set.selections
+    return all(
+        isinstance(node, FieldNode) and node.name.value in CREDENTIAL_EXCHANGE
+        for node in selections
+    )
+
+
 class AuthGuard(SchemaExtension):
     """A bad bearer token fails the whole operation with UNAUTHENTICATED (never a silent
-    downgrade to anonymous); a database that could not be asked is SERVICE_UNAVAILABLE."""
+    downgrade to anonymous); a database that could not be asked is SERVICE_UNAVAILABLE.
+    Operations made only of credential exchanges (login, refreshSession, completeMfaLogin)
+    ignore the header: they never act as the header's viewer."""
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
@@ -50,6 +73,8 @@ class AuthGuard(SchemaExtension):
                 self.execution_context.operation_name
             )
         failure = getattr(context, "auth_failure", None)
+        if failure == "UNAUTHENTICATED" and _only_credential_exchange(self.execution_context):
+            failure = None
         if failure is not None:
             message = (
                 "The token is invalid, expired or revoked."
