@@ -29,19 +29,6 @@ from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.types import UserMe
 
 
-def _login_payload(result: login_domain.LoginResult, public_url: str) -> LoginPayload:
-    if result.session is None:
-        return LoginPayload(mfa_required=True, mfa_token=result.mfa_token)
-    issued = result.session
-    return LoginPayload(
-        access_token=issued.access_token,
-        refresh_token=issued.refresh_token,
-        expires_at=issued.access_expires_at,
-        refresh_expires_at=issued.refresh_expires_at,
-        user=UserMe.from_row(result.user, public_url),
-    )
-
-
 @strawberry.type
 class AuthMutations:
     @strawberry.mutation(
@@ -54,7 +41,7 @@ class AuthMutations:
         return await run_mutation(
             info,
             login_domain.login,
-            lambda result: _login_payload(result, public_url),
+            lambda result: LoginPayload.from_result(result, public_url),
             lambda errors: LoginPayload(errors=errors),
             username=username,
             password=password,

@@ -9,6 +9,7 @@ from strawberry import relay
 
 from stridegraph.db import models
 from stridegraph.domain.api_tokens import parse_scopes
+from stridegraph.domain.login import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
 from stridegraph.graph.errors import UserError
 from stridegraph.graph.users.types import UserMe
@@ -99,6 +100,21 @@ class LoginPayload:
         default=None, description="Pass to completeMfaLogin with a code; short-lived."
     )
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def from_result(cls, result: LoginResult, public_url: str) -> LoginPayload:
+        """Tokens and the user, or (MFA on) only the challenge: shared by login and
+        completeMfaLogin, which answer alike."""
+        if result.session is None:
+            return cls(mfa_required=True, mfa_token=result.mfa_token)
+        issued = result.session
+        return cls(
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            expires_at=issued.access_expires_at,
+            refresh_expires_at=issued.refresh_expires_at,
+            user=UserMe.from_row(result.user, public_url),
+        )
 
 
 @strawberry.type(description="New tokens for a session; the refresh token given is now spent.")

@@ -6,7 +6,6 @@ import strawberry
 from strawberry.types import Info
 
 from stridegraph.domain import mfa
-from stridegraph.domain.login import LoginResult
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import run_mutation
@@ -26,18 +25,6 @@ def _public_url(info: Info) -> str:
     return info.context.services.settings.public_url
 
 
-def _signed_in(result: LoginResult, public_url: str) -> LoginPayload:
-    issued = result.session
-    assert issued is not None  # completeMfaLogin always opens a session
-    return LoginPayload(
-        access_token=issued.access_token,
-        refresh_token=issued.refresh_token,
-        expires_at=issued.access_expires_at,
-        refresh_expires_at=issued.refresh_expires_at,
-        user=UserMe.from_row(result.user, public_url),
-    )
-
-
 @strawberry.type
 class MfaMutations:
     @strawberry.mutation(
@@ -50,7 +37,7 @@ class MfaMutations:
         return await run_mutation(
             info,
             mfa.complete_login,
-            lambda result: _signed_in(result, public_url),
+            lambda result: LoginPayload.from_result(result, public_url),
             lambda errors: LoginPayload(errors=errors),
             mfa_token=mfa_token,
             code=code,
