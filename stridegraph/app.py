@@ -105,7 +105,7 @@ class StrideGraphQL(GraphQL):
             )
             await self._authenticate(request, context)
             try:
-                response = await self.run(request, context=context)
+                response = await self.run(request, context=context)  # type: ignore[call-overload]
             except HTTPException as exc:
                 response = PlainTextResponse(exc.reason, status_code=exc.status_code)
             finally:

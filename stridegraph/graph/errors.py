@@ -76,7 +76,7 @@ async def run_mutation(
 async def run_query(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
     """Run one read-only domain function under the request lock, mapping auth errors."""
     try:
-        return await info.context.unit.run(fn, **kwargs)  # type: ignore[no-any-return]
+        return await info.context.unit.run(fn, **kwargs)
     except Unauthenticated as exc:
         raise unauthenticated(str(exc)) from None
     except Forbidden as exc:

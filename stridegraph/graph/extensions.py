@@ -95,10 +95,11 @@ class MaskUnexpectedErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is None or not getattr(result, "errors", None):
+        errors = getattr(result, "errors", None) if result is not None else None
+        if not errors:
             return
         request_id = getattr(self.execution_context.context, "request_id", None)
-        result.errors = [self._mask(error, request_id) for error in result.errors]
+        result.errors = [self._mask(error, request_id) for error in errors]  # type: ignore[union-attr]
 
     def _mask(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         original = error.original_error
