@@ -43,16 +43,16 @@ async def me_load(
     return len(latencies) / seconds, p99
 
 
-async def login_storm(url: str, stop: asyncio.Event, logins: list[int]) -> None:
+async def login_storm(url: str, username: str, stop: asyncio.Event, logins: list[int]) -> None:
     async with httpx.AsyncClient(timeout=120) as client:
         while not stop.is_set():
             body = (
                 await client.post(
                     f"{url}/graphql",
-                    json={"query": LOGIN, "variables": {"u": "stormy", "p": PASSWORD}},
+                    json={"query": LOGIN, "variables": {"u": username, "p": PASSWORD}},
                 )
             ).json()
-            assert body["data"]["login"]["errors"] == [], body
+            assert body.get("data") and body["data"]["login"]["errors"] == [], body
             logins.append(1)
 
 
@@ -63,16 +63,21 @@ async def main() -> None:
         engine = make_engine(settings.database_url)
         services = build_services(settings, engine)
         reader = await make_user(services, "reader")
-        await make_user(services, "stormy")
+        for i in range(50):  # one account each: in-flight attempts count toward a limit
+            await make_user(services, f"stormy{i}")
         token = await login_token(services, reader)
         services.passwords.close()
         await engine.dispose()
-        server = start_server(server_env(settings), Path(tmp))
+        env = server_env(settings, STRIDEGRAPH_LOGIN_MAX_FAILURES_ADDRESS="1000")
+        server = start_server(env, Path(tmp))
         try:
             await me_load(server.url, token, 2)
             alone, alone_p99 = await me_load(server.url, token, 10)
             stop, logins = asyncio.Event(), []
-            storm = [asyncio.create_task(login_storm(server.url, stop, logins)) for _ in range(50)]
+            storm = [
+                asyncio.create_task(login_storm(server.url, f"stormy{i}", stop, logins))
+                for i in range(50)
+            ]
             await asyncio.sleep(2)
             before = len(logins)
             busy, busy_p99 = await me_load(server.url, token, 10)

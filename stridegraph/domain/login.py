@@ -65,10 +65,11 @@ async def login(
         errors.add(ErrorCode.REQUIRED, "Enter your password.", "password")
     errors.raise_if_any()
     identifier = username.strip()
-    user = await find_user(unit, identifier)
     attempt = await ratelimit.begin_attempt(
         unit, account_key=ratelimit.account_key(identifier), client_address=client_address
     )
+    user = await find_user(unit, identifier)
+    await unit.release()  # no connection held while queued for argon2
     stored_hash = user.password_hash if user is not None else None
     if not await unit.services.passwords.verify(stored_hash, password) or user is None:
         raise invalid_credentials()

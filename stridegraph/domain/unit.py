@@ -84,6 +84,15 @@ class Unit:
             except Exception:
                 log.exception("after-commit work failed")
 
+    async def release(self) -> None:
+        """End a transaction that has only read, so no pooled connection is held while the
+        request waits on slow work (argon2 queues, other side transactions). Loaded objects
+        stay usable (the session does not expire them on commit). A no-op once something
+        was written: that transaction belongs to the request and ends with it."""
+        session = self.session
+        if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            await session.commit()
+
     async def rollback(self) -> None:
         self._after_commit.clear()
         await self.session.rollback()
