@@ -4,7 +4,7 @@ a payload error and nothing changes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
@@ -114,6 +114,24 @@ def _failed(cls: type[Any]) -> Callable[[list[UserError]], Any]:
     return lambda errors: cls(errors=errors)
 
 
+async def _on_user(
+    info: Info,
+    id: strawberry.ID,
+    fn: Callable[..., Awaitable[Any]],
+    cls: type[Any],
+    on_success: Callable[[Any], Any],
+    **kwargs: Any,
+) -> Any:
+    """An admin mutation on one user by global id: a malformed id is INVALID on ``id``;
+    anything else is the domain function's answer."""
+    user_id = parse_user_id(id)
+    if user_id is None:
+        return bad_id(cls)
+    return await run_mutation(
+        info, fn, on_success, _failed(cls), viewer=info.context.viewer, user_id=user_id, **kwargs
+    )
+
+
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
@@ -190,16 +208,12 @@ class UserMutations:
     async def update_user(
         self, info: Info, id: strawberry.ID, input: UpdateUserInput
     ) -> UpdateUserPayload:
-        user_id = parse_user_id(id)
-        if user_id is None:
-            return bad_id(UpdateUserPayload)
-        return await run_mutation(
+        return await _on_user(
             info,
+            id,
             admin_domain.update_user,
+            UpdateUserPayload,
             _user_payload(info, UpdateUserPayload),
-            _failed(UpdateUserPayload),
-            viewer=info.context.viewer,
-            user_id=user_id,
             changes=given(input),
         )
 
@@ -210,45 +224,33 @@ class UserMutations:
     async def set_user_password(
         self, info: Info, id: strawberry.ID, password: str
     ) -> SetUserPasswordPayload:
-        user_id = parse_user_id(id)
-        if user_id is None:
-            return bad_id(SetUserPasswordPayload)
-        return await run_mutation(
+        return await _on_user(
             info,
+            id,
             admin_domain.set_user_password,
+            SetUserPasswordPayload,
             _user_payload(info, SetUserPasswordPayload),
-            _failed(SetUserPasswordPayload),
-            viewer=info.context.viewer,
-            user_id=user_id,
             password=password,
         )
 
     @strawberry.mutation(description="Approve an account waiting for an admin.", extensions=ADMIN)
     async def approve_user(self, info: Info, id: strawberry.ID) -> ApproveUserPayload:
-        user_id = parse_user_id(id)
-        if user_id is None:
-            return bad_id(ApproveUserPayload)
-        return await run_mutation(
+        return await _on_user(
             info,
+            id,
             admin_domain.approve_user,
+            ApproveUserPayload,
             _user_payload(info, ApproveUserPayload),
-            _failed(ApproveUserPayload),
-            viewer=info.context.viewer,
-            user_id=user_id,
         )
 
     @strawberry.mutation(
         description="Delete an account and everything it owns (admins).", extensions=ADMIN
     )
     async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
-        user_id = parse_user_id(id)
-        if user_id is None:
-            return bad_id(DeleteUserPayload)
-        return await run_mutation(
+        return await _on_user(
             info,
+            id,
             admin_domain.delete_user,
+            DeleteUserPayload,
             _deleted(DeleteUserPayload),
-            _failed(DeleteUserPayload),
-            viewer=info.context.viewer,
-            user_id=user_id,
         )
