@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 PREFIX = "STRIDEGRAPH_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_API_TOKEN_TTL = 100 * 365 * 24 * 3600  # 100 years, in seconds
 
 
 class ConfigError(Exception):
@@ -44,6 +45,8 @@ class Settings:
     log_level: str = "INFO"
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    api_token_ttl_seconds: int = 90 * 24 * 3600
+    reauth_window_seconds: int = 5 * 60
     login_max_failures_account: int = 5
     login_max_failures_address: int = 50
     login_window_seconds: int = 15 * 60
@@ -107,6 +110,14 @@ def _port(env: Mapping[str, str]) -> int:
     if port > 65535:
         raise ConfigError("PORT", f"must be at most 65535, got {port}")
     return port
+
+
+def _api_token_ttl(env: Mapping[str, str]) -> int:
+    """Bounded above so that now + TTL is always a date the databases can store."""
+    ttl = _int(env, "API_TOKEN_TTL", 90 * 24 * 3600, minimum=60)
+    if ttl > MAX_API_TOKEN_TTL:
+        raise ConfigError("API_TOKEN_TTL", f"must be at most {MAX_API_TOKEN_TTL}, got {ttl}")
+    return ttl
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -233,6 +244,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
         refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
+        api_token_ttl_seconds=_api_token_ttl(env),
+        reauth_window_seconds=_int(env, "REAUTH_WINDOW", 5 * 60, minimum=0),
         login_max_failures_account=_int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5, minimum=1),
         login_max_failures_address=_int(env, "LOGIN_MAX_FAILURES_ADDRESS", 50, minimum=1),
         login_window_seconds=_int(env, "LOGIN_WINDOW", 15 * 60, minimum=1),

@@ -46,7 +46,8 @@ async def scoped_token(services: Services, user: User, scopes: list[str]) -> str
     from stridegraph.domain.scopes import scopes_for
     from stridegraph.domain.viewer import Viewer
 
-    viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+    # as a session that has just signed in (recent authentication, see domain/reauth.py)
+    viewer = Viewer(user=user, scopes=scopes_for(user.access_type), signed_in_at=services.now())
     async with open_unit(services) as unit:
         issued = await unit.transaction(
             api_tokens.create_api_token, viewer=viewer, name="test", scopes=scopes

@@ -77,7 +77,7 @@ async def test_the_issuer_is_configurable(services, clock):
     custom = dataclasses.replace(
         services, settings=services.settings.with_(mfa_issuer="Acme Fitness")
     )
-    viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+    viewer = Viewer(user=user, scopes=scopes_for(user.access_type), signed_in_at=clock.now)
     async with open_unit(custom) as unit:
         setup = await unit.transaction(mfa.setup_mfa, viewer=viewer)
     assert "issuer=Acme%20Fitness" in setup.otpauth_uri
@@ -387,7 +387,7 @@ async def test_admin_reset_refusals_change_nothing(gql, db, services, alice, clo
 
 async def test_a_secret_under_an_old_key_still_verifies_after_rotation(db, services, clock):
     user = await make_user(services, "carol")
-    viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+    viewer = Viewer(user=user, scopes=scopes_for(user.access_type), signed_in_at=clock.now)
     old_key, new_key = "old-key-" + "a" * 32, "new-key-" + "b" * 32
     old = dataclasses.replace(services, cipher=SecretCipher((old_key,)))
     async with open_unit(old) as unit:
@@ -396,7 +396,7 @@ async def test_a_secret_under_an_old_key_still_verifies_after_rotation(db, servi
         fresh = await unit.session.get(User, user.id)
         await unit.transaction(
             mfa.enable_mfa,
-            viewer=Viewer(user=fresh, scopes=viewer.scopes),
+            viewer=Viewer(user=fresh, scopes=viewer.scopes, signed_in_at=clock.now),
             code=code_at(setup.secret, clock.now),
         )
     stored = (await mfa_state(db, user.id)).secret

@@ -132,6 +132,17 @@ ROWS: dict[str, Row] = {
     "revokeUserSessions": admin_write(
         "mutation($other: ID!) { revokeUserSessions(id: $other) { revokedCount errors { code } } }"
     ),
+    "userApiTokens": Row(
+        "query($other: ID!) { userApiTokens(id: $other) { id prefix } }",
+        UNAUTH,
+        FORBID,
+        FORBID,
+        OK,
+        OK,
+    ),
+    "revokeUserApiTokens": admin_write(
+        "mutation($other: ID!) { revokeUserApiTokens(id: $other) { revokedCount errors { code } } }"
+    ),
     "createApiToken": profile_write(
         'mutation { createApiToken(name: "t", scopes: ["profile:read"]) { token errors { code } } }'
     ),
@@ -246,7 +257,7 @@ async def _arrange(unit: Any) -> dict[str, Any]:
         return (await sessions.create_session(unit, user=user)).access_token  # type: ignore[no-any-return]
 
     async def api_token(user: Any, scope: str) -> str:
-        viewer = Viewer(user=user, scopes=scopes_for(user.access_type))
+        viewer = Viewer(user=user, scopes=scopes_for(user.access_type), signed_in_at=unit.now())
         issued = await api_tokens.create_api_token(unit, viewer=viewer, name="t", scopes=[scope])
         return issued.token  # type: ignore[no-any-return]
 

@@ -22,7 +22,7 @@ MY_SESSIONS = """{ mySessions { id createdAt lastUsedAt userAgent clientAddress 
 REVOKE = """mutation($id: ID!) { revokeSession(id: $id) { session { id current }
   errors { field code } } }"""
 REVOKE_USER = """mutation($id: ID!) { revokeUserSessions(id: $id) { revokedCount
-  errors { field code } } }"""
+  revokedApiTokenCount errors { field code } } }"""
 ME = "{ me { username } }"
 
 
@@ -227,11 +227,15 @@ async def test_admin_revokes_every_session_of_a_user(gql, services, db):
     payload = await gql.data(
         REVOKE_USER, {"id": relay.to_base64("User", user.id)}, token=admin_token
     )
-    assert payload["revokeUserSessions"] == {"revokedCount": 3, "errors": []}
+    assert payload["revokeUserSessions"] == {
+        "revokedCount": 3,
+        "revokedApiTokenCount": 1,
+        "errors": [],
+    }
     for token in tokens:
         assert not await works(gql, token)
     assert await works(gql, admin_token)
-    assert await works(gql, api_token)  # API tokens are separate credentials
+    assert not await works(gql, api_token)  # "everywhere" includes scripts
 
 
 async def test_last_used_is_written_at_most_once_a_minute(gql, services, db, sql_counter):

@@ -60,3 +60,14 @@ async def touch(session: AsyncSession, token_id: int, now: dt.datetime) -> None:
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def revoke_for_user(session: AsyncSession, user_id: int, now: dt.datetime) -> int:
+    """Revoke every unrevoked token of a user; returns how many."""
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

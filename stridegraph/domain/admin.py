@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
-from stridegraph.db.models import User
-from stridegraph.domain import accounts, notices, photos, sessions
+from stridegraph.db.models import ApiToken, User
+from stridegraph.domain import accounts, credentials, notices, photos
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
-from stridegraph.domain.scopes import USERS_WRITE
+from stridegraph.domain.scopes import USERS_READ, USERS_WRITE
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
 from stridegraph.domain.viewer import Viewer
@@ -28,14 +29,15 @@ from stridegraph.domain.viewer import Viewer
 ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active")
 
 
-def require_admin(viewer: Viewer | None) -> Viewer:
-    """Admin mutations need the ADMIN role and ``users:write`` (checked by graph as well)."""
+def require_admin(viewer: Viewer | None, scope: str = USERS_WRITE) -> Viewer:
+    """Admin mutations need the ADMIN role and ``users:write``, admin reads ``users:read``
+    (checked by graph as well)."""
     if viewer is None:
         raise Unauthenticated("You must be signed in.")
     if not viewer.is_admin:
         raise Forbidden("This needs an administrator.")
-    if not viewer.has(USERS_WRITE):
-        raise Forbidden(f"This needs the {USERS_WRITE} scope.")
+    if not viewer.has(scope):
+        raise Forbidden(f"This needs the {scope} scope.")
     return viewer
 
 
@@ -126,13 +128,20 @@ async def update_user(
     user = await _target(unit, user_id, locked=removes_admin)
     if removes_admin:
         await ensure_admin_remains(unit, removing=user, viewer=admin)
-    return await accounts.save_profile(unit, user=user, changes=wanted)
+    reactivates = wanted.get("active") is True and not user.active
+    saved = await accounts.save_profile(unit, user=user, changes=wanted)
+    if deactivates or reactivates:
+        # Deactivation ends every credential for good. Reactivation ends any left over from
+        # a deactivation made before that rule, so none comes back to life either way.
+        await credentials.end_all(unit, user_id=saved.id)
+    return saved
 
 
 async def set_user_password(
     unit: Unit, *, viewer: Viewer | None, user_id: int, password: str
 ) -> User:
-    """Set another user's password (policy of the target's role) and end their sessions."""
+    """Set another user's password (policy of the target's role) and end their sessions and
+    API tokens: an administrator does this when the account may be in the wrong hands."""
     admin = require_admin(viewer)
     if user_id == admin.user_id:
         raise cannot_modify_self(
@@ -151,7 +160,7 @@ async def set_user_password(
     user.password_changed_at = now
     user.updated_at = now
     await unit.session.flush()
-    await sessions.revoke_user_sessions(unit, user_id=user.id)
+    await credentials.end_all(unit, user_id=user.id)
     return user
 
 
@@ -188,3 +197,27 @@ async def delete_user(unit: Unit, *, viewer: Viewer | None, user_id: int) -> int
     photos.discard_after_commit(unit, user=user)
     await user_rows.delete_user(unit.session, user.id)
     return user_id
+
+
+async def revoke_user_sessions(
+    unit: Unit, *, viewer: Viewer | None, user_id: int
+) -> credentials.Ended:
+    """End every session and every API token of a user: "sign them out everywhere" means
+    scripts too, or a stolen token would survive it."""
+    require_admin(viewer)
+    user = await _target(unit, user_id, locked=False)
+    return await credentials.end_all(unit, user_id=user.id)
+
+
+async def revoke_user_api_tokens(unit: Unit, *, viewer: Viewer | None, user_id: int) -> int:
+    """End every API token of a user (sessions stay); returns how many."""
+    require_admin(viewer)
+    user = await _target(unit, user_id, locked=False)
+    return await api_token_rows.revoke_for_user(unit.session, user.id, unit.now())
+
+
+async def user_api_tokens(unit: Unit, *, viewer: Viewer | None, user_id: int) -> list[ApiToken]:
+    """A user's unrevoked API tokens, newest first, as ``myApiTokens`` lists them (never
+    the secret: only its digest is stored). An unknown user has none."""
+    require_admin(viewer, USERS_READ)
+    return await api_token_rows.list_for_user(unit.session, user_id)

@@ -1,5 +1,5 @@
 """Personal API tokens for scripts: a recognisable ``sgp_`` prefix, shown once, stored as a
-digest, scoped (never beyond what the owner's role allows), optionally expiring."""
+digest, scoped (never beyond what the owner's role allows), expiring by default."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db.models import ApiToken
-from stridegraph.domain import tokens
-from stridegraph.domain.errors import Collector, DomainError, ErrorCode
+from stridegraph.domain import reauth, tokens
+from stridegraph.domain.errors import Collector, DomainError, ErrorCode, Forbidden
 from stridegraph.domain.scopes import ALL_SCOPES, scopes_for
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -29,30 +29,48 @@ def parse_scopes(raw: str) -> frozenset[str]:
     return frozenset(s for s in raw.split() if s)
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A DateTime given without a zone is taken as UTC (the API's zone)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+def _as_utc(value: dt.datetime) -> dt.datetime | None:
+    """The expiry in UTC; a DateTime given without a zone is taken as UTC (the API's zone).
+    None when it has no UTC form (``9999-12-31T23:59:59-14:00`` is past the last date)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
-async def create_api_token(
-    unit: Unit,
-    *,
-    viewer: Viewer,
-    name: str,
-    scopes: Sequence[str],
-    expires_at: dt.datetime | None = None,
-) -> IssuedApiToken:
-    """Create a token for the viewer. Scopes must be known, within the owner's role and
-    within the credential making the request (a token cannot mint a stronger token)."""
-    expires_at = _as_utc(expires_at)
-    errors = Collector()
+def _expiry(
+    unit: Unit, errors: Collector, expires_at: dt.datetime | None, never_expires: bool
+) -> dt.datetime | None:
+    """When the new token ends: the given time (in the future), never (only when asked for
+    explicitly), or by default ``API_TOKEN_TTL`` from now."""
+    if never_expires:
+        if expires_at is not None:
+            errors.add(
+                ErrorCode.INVALID, "Give expiresAt or neverExpires, not both.", "never_expires"
+            )
+        return None
+    if expires_at is None:
+        return unit.now() + dt.timedelta(seconds=unit.settings.api_token_ttl_seconds)
+    in_utc = _as_utc(expires_at)
+    if in_utc is None:
+        errors.add(ErrorCode.INVALID, "The expiry is not a representable time.", "expires_at")
+    elif in_utc <= unit.now():
+        errors.add(ErrorCode.OUT_OF_RANGE, "The expiry must be in the future.", "expires_at")
+    return in_utc
+
+
+def _check_name(errors: Collector, name: str) -> None:
     if not name.strip():
         errors.add(ErrorCode.REQUIRED, "A token needs a name.", "name")
     elif len(name) > MAX_NAME:
         errors.add(ErrorCode.TOO_LONG, f"The name may have at most {MAX_NAME} characters.", "name")
-    wanted = frozenset(scopes)
+
+
+def _check_scopes(errors: Collector, viewer: Viewer, wanted: frozenset[str]) -> None:
+    """Known scopes within the owner's role. (Only a session creates tokens, and a session
+    holds every scope of its role, so that is also "within the creating credential".)"""
     if not wanted:
         errors.add(ErrorCode.REQUIRED, "Choose at least one scope.", "scopes")
     elif unknown := sorted(wanted - set(ALL_SCOPES)):
@@ -63,11 +81,41 @@ async def create_api_token(
             f"Your role cannot grant: {', '.join(beyond)}.",
             "scopes",
         )
-    elif not wanted <= viewer.scopes:
-        errors.add(ErrorCode.SCOPE_NOT_ALLOWED, "A token cannot grant more than yours.", "scopes")
-    if expires_at is not None and expires_at <= unit.now():
-        errors.add(ErrorCode.OUT_OF_RANGE, "The expiry must be in the future.", "expires_at")
+
+
+async def create_api_token(
+    unit: Unit,
+    *,
+    viewer: Viewer,
+    name: str,
+    scopes: Sequence[str],
+    expires_at: dt.datetime | None = None,
+    never_expires: bool = False,
+    current_password: str | None = None,
+    code: str | None = None,
+    client_address: str = "unknown",
+) -> IssuedApiToken:
+    """Create a token for the viewer. Scopes must be known and within the owner's role.
+
+    Only a session may do this, with recent authentication (see ``reauth``): a token is a
+    long-lived credential, so neither a stolen access token nor another API token may mint
+    one. It expires ``API_TOKEN_TTL`` after creation unless ``expires_at`` or
+    ``never_expires`` says otherwise."""
+    if viewer.api_token_id is not None:
+        raise Forbidden("An API token cannot create API tokens; sign in to make one.")
+    errors = Collector()
+    _check_name(errors, name)
+    wanted = frozenset(scopes)
+    _check_scopes(errors, viewer, wanted)
+    expires_at = _expiry(unit, errors, expires_at, never_expires)
     errors.raise_if_any()
+    await reauth.require_recent_auth(
+        unit,
+        viewer=viewer,
+        current_password=current_password,
+        code=code,
+        client_address=client_address,
+    )
     token, digest = tokens.issue(unit.settings.secret_key, tokens.PERSONAL)
     row = ApiToken(
         user_id=viewer.user_id,

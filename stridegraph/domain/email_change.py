@@ -12,7 +12,7 @@ from __future__ import annotations
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import notices, ratelimit
+from stridegraph.domain import notices, reauth
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain.accounts import taken
 from stridegraph.domain.errors import DomainError, ErrorCode, Unauthenticated
@@ -44,23 +44,24 @@ async def request_email_change(
     viewer: Viewer | None,
     new_email: str,
     current_password: str,
+    code: str | None = None,
     client_address: str = "unknown",
 ) -> None:
-    """Mail a confirmation link to ``new_email`` once the current password is right. A
-    wrong password counts toward the account's login rate limit, as in ``changePassword``:
-    a stolen session must not become a way to guess the password."""
+    """Mail a confirmation link to ``new_email`` once the current password (and ``code``
+    when given) is right, through the recent-authentication rule: a wrong password counts
+    toward the account's login rate limit, as in ``changePassword``, so a stolen session
+    cannot become a way to guess the password."""
     viewer = _signed_in(viewer)
     address = check_address(new_email, "new_email")
     require_mail(unit, "new_email")
     user = await _current_user(unit, viewer)
-    attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+    await reauth.require_recent_auth(
+        unit,
+        viewer=viewer,
+        current_password=current_password,
+        code=code,
+        client_address=client_address,
     )
-    if not await unit.services.passwords.verify(user.password_hash, current_password):
-        raise DomainError.of(
-            ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password"
-        )
-    await ratelimit.succeeded(unit, attempt=attempt, user=user)
     if address.lower() == user.email.lower():
         raise DomainError.of(ErrorCode.INVALID, "This is already your address.", "new_email")
     if await user_rows.email_taken(unit.session, address, exclude_id=user.id):

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.models import User
-from stridegraph.domain import mfa, ratelimit
+from stridegraph.domain import credentials, mfa, ratelimit, reauth
 from stridegraph.domain.accounts import check_password
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
-from stridegraph.domain.sessions import IssuedSession, create_session, revoke_user_sessions
+from stridegraph.domain.sessions import IssuedSession, create_session
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -131,17 +131,22 @@ async def change_password(
     current_password: str,
     new_password: str,
     client_address: str,
+    code: str | None = None,
+    revoke_api_tokens: bool = False,
 ) -> User:
-    """Replace the viewer's password after checking the current one (a wrong one counts
-    toward the account's rate limit like a failed login). Every other session ends; the
-    one making the request stays signed in. API tokens stay: they are separate credentials."""
+    """Replace the viewer's password after checking the current one (and ``code`` when
+    given), through the recent-authentication rule: a wrong one counts toward the account's
+    rate limit like a failed login. Every other session ends; the one making the request
+    stays signed in. API tokens stay unless ``revoke_api_tokens``: a routine change is no
+    sign of theft (a reset or an administrator's action is, and ends them all)."""
     user = viewer.user
-    attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+    await reauth.require_recent_auth(
+        unit,
+        viewer=viewer,
+        current_password=current_password,
+        code=code,
+        client_address=client_address,
     )
-    if not await unit.services.passwords.verify(user.password_hash, current_password):
-        raise invalid_credentials("current_password")
-    await ratelimit.succeeded(unit, attempt=attempt, user=user)
     await check_password(
         unit,
         new_password,
@@ -154,5 +159,10 @@ async def change_password(
     user.password_changed_at = unit.now()
     user.updated_at = unit.now()
     await unit.session.flush()
-    await revoke_user_sessions(unit, user_id=user.id, keep_session_id=viewer.session_id)
+    await credentials.end_all(
+        unit,
+        user_id=user.id,
+        keep_session_id=viewer.session_id,
+        api_tokens=revoke_api_tokens,
+    )
     return user

@@ -29,7 +29,7 @@ from stridegraph.db import mfa as mfa_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
-from stridegraph.domain import notices, ratelimit, tokens
+from stridegraph.domain import notices, ratelimit, reauth, tokens
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -68,7 +68,7 @@ class EnabledMfa:
 # --------------------------------------------------------------------------- codes
 
 
-def _invalid_code() -> DomainError:
+def invalid_code() -> DomainError:
     return DomainError.of(ErrorCode.INVALID_CODE, "The code is not valid.", "code")
 
 
@@ -163,11 +163,27 @@ def _qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=4, border=2)
 
 
-async def setup_mfa(unit: Unit, *, viewer: Viewer) -> MfaSetup:
-    """Start (or restart) enrolment: a new pending secret; nothing is enabled yet."""
+async def setup_mfa(
+    unit: Unit,
+    *,
+    viewer: Viewer,
+    current_password: str | None = None,
+    code: str | None = None,
+    client_address: str = "unknown",
+) -> MfaSetup:
+    """Start (or restart) enrolment: a new pending secret; nothing is enabled yet. Needs
+    recent authentication (see ``reauth``): whoever enrols an authenticator can lock the
+    owner out."""
     user = viewer.user
     if user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
+    await reauth.require_recent_auth(
+        unit,
+        viewer=viewer,
+        current_password=current_password,
+        code=code,
+        client_address=client_address,
+    )
     secret = pyotp.random_base32()
     if not await mfa_rows.set_pending_secret(
         unit.session, user.id, unit.services.cipher.encrypt(secret)
@@ -181,8 +197,17 @@ async def setup_mfa(unit: Unit, *, viewer: Viewer) -> MfaSetup:
     )
 
 
-async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
-    """Turn MFA on with the pending secret, given a current code from the authenticator."""
+async def enable_mfa(
+    unit: Unit,
+    *,
+    viewer: Viewer,
+    code: str,
+    current_password: str | None = None,
+    client_address: str = "unknown",
+) -> EnabledMfa:
+    """Turn MFA on with the pending secret, given a current code from the authenticator.
+    ``code`` is the new authenticator's, so the proof of recent authentication (see
+    ``reauth``) is the password or a recent sign-in."""
     user = viewer.user
     if user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
@@ -190,10 +215,13 @@ async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
     secret = _decrypt(unit, pending, user.id)
     if pending is None or secret is None:
         raise DomainError.of(ErrorCode.INVALID, "Call setupMfa first to get a secret.")
+    await reauth.require_recent_auth(
+        unit, viewer=viewer, current_password=current_password, client_address=client_address
+    )
     normalized = normalize_code(code) if len(code) <= MAX_CODE_INPUT else ""
     steps = matching_steps(secret, normalized, unit.now()) if is_totp_shaped(normalized) else []
     if not steps:
-        raise _invalid_code()
+        raise invalid_code()
     enabled = await mfa_rows.enable(
         unit.session,
         user.id,
@@ -205,30 +233,26 @@ async def enable_mfa(unit: Unit, *, viewer: Viewer, code: str) -> EnabledMfa:
         await unit.session.refresh(user)
         if user.mfa_enabled:
             raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
-        raise _invalid_code()
+        raise invalid_code()
     codes = await _issue_backup_codes(unit, user.id)
     await unit.session.refresh(user)
     await notices.mfa_changed(unit, user=user, change="enabled")
     return EnabledMfa(user=user, backup_codes=codes)
 
 
-def _reset_after_commit(unit: Unit, attempt: ratelimit.Attempt, user: User) -> None:
+def reset_after_commit(unit: Unit, attempt: ratelimit.Attempt, user: User) -> None:
     """A good code resets the account's failure count, once this request has committed:
     the reset is its own write, and on SQLite it must not wait for this request's lock."""
     unit.after_commit(lambda: ratelimit.succeeded(unit, attempt=attempt, user=user))
 
 
-async def _require_code(unit: Unit, user: User, code: str, client_address: str) -> None:
-    """A signed-in user proving possession again (disable, new backup codes). Failures count
-    toward the account's login rate limit, so a stolen session cannot brute-force codes."""
-    if not user.mfa_enabled:
+async def _require_code(unit: Unit, viewer: Viewer, code: str, client_address: str) -> None:
+    """A signed-in user proving possession again (disable, new backup codes), through the
+    one recent-authentication rule: failures count toward the account's login rate limit,
+    so a stolen session cannot brute-force codes."""
+    if not viewer.user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled.")
-    attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
-    )
-    if not await accept_code(unit, user=user, code=code):
-        raise _invalid_code()
-    _reset_after_commit(unit, attempt, user)
+    await reauth.require_recent_auth(unit, viewer=viewer, code=code, client_address=client_address)
 
 
 async def _turn_off(unit: Unit, user: User) -> None:
@@ -242,7 +266,7 @@ async def disable_mfa(
 ) -> User:
     """Turn MFA off, given a current TOTP or an unused backup code."""
     user = viewer.user
-    await _require_code(unit, user, code, client_address)
+    await _require_code(unit, viewer, code, client_address)
     await _turn_off(unit, user)
     await notices.mfa_changed(unit, user=user, change="disabled")
     return user
@@ -253,7 +277,7 @@ async def regenerate_backup_codes(
 ) -> list[str]:
     """Replace every backup code (used or not) with ten new ones, shown once."""
     user = viewer.user
-    await _require_code(unit, user, code, client_address)
+    await _require_code(unit, viewer, code, client_address)
     return await _issue_backup_codes(unit, user.id)
 
 
@@ -343,12 +367,12 @@ async def complete_login(
         unit, account_key=ratelimit.account_key(user.username), client_address=client_address
     )
     if not await accept_code(unit, user=user, code=code):
-        raise _invalid_code()
+        raise invalid_code()
     if not await mfa_rows.use_login_token(unit.session, challenge.id, unit.now()):
         raise DomainError.of(
             ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
         )
-    _reset_after_commit(unit, attempt, user)
+    reset_after_commit(unit, attempt, user)
     issued = await login.finish_login(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )

@@ -8,7 +8,8 @@ equally for every address, and ``serverSettings.mailEnabled`` says so beforehand
 
 A reset link is single use, lives 1 hour (the set-password link of an admin-created account,
 72 hours), only works while the account still has the address it was mailed to, and a newer
-link retires the older ones. A reset ends every session of the user.
+link retires the older ones. A reset ends every session and API token of the user: it
+says someone else may know the old password.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from stridegraph.db import one_time_tokens as token_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import notices, sessions
+from stridegraph.domain import credentials, notices
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain.accounts import check_password
 from stridegraph.domain.admin import not_found, require_admin
@@ -72,7 +73,8 @@ async def send_password_reset_email(
 
 
 async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
-    """Set a new password with a reset (or set-password) link, then end every session.
+    """Set a new password with a reset (or set-password) link, then end every session and
+    API token.
 
     INVALID_TOKEN for anything but a live link of this kind for the account's current
     address; the password policy of the account's role applies. On any error nothing
@@ -97,6 +99,6 @@ async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
     await ott.invalidate(
         unit, user_id=user.id, purposes=(TokenPurpose.PASSWORD_RESET, TokenPurpose.EMAIL_CHANGE)
     )
-    await sessions.revoke_user_sessions(unit, user_id=user.id)
+    await credentials.end_all(unit, user_id=user.id)
     await notices.password_changed(unit, user=user)
     return user

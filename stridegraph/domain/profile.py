@@ -13,10 +13,9 @@ from typing import Any
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import HIDE_FLAGS, PrivacySettings, User
-from stridegraph.domain import accounts, photos
+from stridegraph.domain import accounts, photos, reauth
 from stridegraph.domain.admin import ensure_admin_remains
-from stridegraph.domain.errors import Collector, DomainError, ErrorCode, Forbidden, Unauthenticated
-from stridegraph.domain.passwords import MAX_PASSWORD_LENGTH
+from stridegraph.domain.errors import Collector, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import PROFILE_WRITE
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
@@ -65,14 +64,28 @@ async def update_privacy_settings(
     return row
 
 
-async def delete_me(unit: Unit, *, viewer: Viewer | None, password: str) -> int:
-    """Delete the viewer's account and everything it owns, after checking the password.
+async def delete_me(
+    unit: Unit,
+    *,
+    viewer: Viewer | None,
+    password: str,
+    code: str | None = None,
+    client_address: str = "unknown",
+) -> int:
+    """Delete the viewer's account and everything it owns, after checking the password (and
+    ``code`` when given) through the recent-authentication rule (a wrong one counts toward
+    the login rate limit).
 
     The last active admin cannot leave (LAST_ADMIN); the photo file goes after commit."""
     me = require_writer(viewer)
-    too_long = len(password) > MAX_PASSWORD_LENGTH
-    if too_long or not await unit.services.passwords.verify(me.user.password_hash, password):
-        raise DomainError.of(ErrorCode.INVALID_CREDENTIALS, "The password is wrong.", "password")
+    await reauth.require_recent_auth(
+        unit,
+        viewer=me,
+        current_password=password,
+        code=code,
+        client_address=client_address,
+        proof_field="password",
+    )
     if me.user.access_type is AccessType.ADMIN:
         await user_rows.lock_admin_changes(unit.session)
         user = await user_rows.reload(unit.session, me.user_id)

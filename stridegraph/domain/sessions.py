@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass
 
 from stridegraph.db import sessions as session_rows
-from stridegraph.db import users as user_rows
 from stridegraph.db.models import Session, User
 from stridegraph.domain import tokens
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
+from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.ratelimit import side_transaction
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -169,14 +168,3 @@ async def revoke_user_sessions(
     return await session_rows.revoke_for_user(
         unit.session, user_id, unit.now(), keep_session_id=keep_session_id
     )
-
-
-async def admin_revoke_user_sessions(unit: Unit, *, viewer: Viewer, user_id: int | None) -> int:
-    """An administrator ends every session of a user (their API tokens stay: they are
-    separate credentials, revoked one by one). Returns how many sessions ended."""
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
-    user = await user_rows.get_by_id(unit.session, user_id) if user_id is not None else None
-    if user is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
-    return await revoke_user_sessions(unit, user_id=user.id)

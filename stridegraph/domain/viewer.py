@@ -35,12 +35,15 @@ Touch = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Viewer:
-    """A signed-in user and what this credential lets them do."""
+    """A signed-in user and what this credential lets them do. ``signed_in_at`` is when a
+    session's user last gave a password (and code): the session's creation, which refresh
+    rotation does not move. None for an API token, which never counts as a recent sign-in."""
 
     user: User
     scopes: frozenset[str]
     session_id: int | None = None
     api_token_id: int | None = None
+    signed_in_at: dt.datetime | None = None
 
     @property
     def user_id(self) -> int:
@@ -71,7 +74,12 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
             if user.active:
                 if _stale(session.last_used_at, now):
                     await _touch(unit, session_rows.touch, session.id)
-                return Viewer(user=user, scopes=scopes_for(user.access_type), session_id=session.id)
+                return Viewer(
+                    user=user,
+                    scopes=scopes_for(user.access_type),
+                    session_id=session.id,
+                    signed_in_at=session.created_at,
+                )
     elif tokens.looks_like(token, tokens.PERSONAL):
         found_token = await api_token_rows.find_active_by_hash(
             unit.session, tokens.digest(unit.settings.secret_key, token), now

@@ -120,11 +120,12 @@ class AccountMutations:
 
     @strawberry.mutation(
         description="Ask to change your e-mail address: a confirmation link goes to the new "
-        "address. Needs the current password; EMAIL_TAKEN when the address is in use.",
+        "address. Needs the current password (and a code, when given, must be right too); "
+        "EMAIL_TAKEN when the address is in use.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def request_email_change(
-        self, info: Info, new_email: str, current_password: str
+        self, info: Info, new_email: str, current_password: str, code: str | None = None
     ) -> RequestEmailChangePayload:
         return await run_mutation(
             info,
@@ -134,6 +135,7 @@ class AccountMutations:
             viewer=info.context.viewer,
             new_email=new_email,
             current_password=current_password,
+            code=code,
             client_address=info.context.client_address,
         )
 

@@ -7,6 +7,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import api_tokens as api_tokens_domain
 from stridegraph.domain import login as login_domain
 from stridegraph.domain import sessions as sessions_domain
@@ -96,7 +97,7 @@ class AuthMutations:
         )
 
     @strawberry.mutation(
-        description="End every session of a user (administrators).",
+        description="End every session and every API token of a user (administrators).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def revoke_user_sessions(
@@ -104,15 +105,21 @@ class AuthMutations:
     ) -> RevokeUserSessionsPayload:
         return await run_mutation(
             info,
-            sessions_domain.admin_revoke_user_sessions,
-            lambda count: RevokeUserSessionsPayload(revoked_count=count),
+            admin_domain.revoke_user_sessions,
+            lambda ended: RevokeUserSessionsPayload(
+                revoked_count=ended.sessions, revoked_api_token_count=ended.api_tokens
+            ),
             lambda errors: RevokeUserSessionsPayload(errors=errors),
             viewer=info.context.viewer,
-            user_id=parse_global_id(id, "User"),
+            user_id=parse_global_id(id, "User") or 0,  # no user 0: NOT_FOUND
         )
 
     @strawberry.mutation(
-        description="Create a personal API token; its secret is in the answer, only this once.",
+        description="Create a personal API token; its secret is in the answer, only this once. "
+        "Only with a session, and with proof of recent sign-in: currentPassword, or code (MFA), "
+        "or a sign-in within the last few minutes (else REAUTHENTICATION_REQUIRED). Expires "
+        "after the server's default (90 days) unless expiresAt is given or neverExpires is "
+        "true.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def create_api_token(
@@ -121,6 +128,9 @@ class AuthMutations:
         name: str,
         scopes: list[str],
         expires_at: dt.datetime | None = None,
+        never_expires: bool = False,
+        current_password: str | None = None,
+        code: str | None = None,
     ) -> CreateApiTokenPayload:
         return await run_mutation(
             info,
@@ -133,6 +143,10 @@ class AuthMutations:
             name=name,
             scopes=scopes,
             expires_at=expires_at,
+            never_expires=never_expires,
+            current_password=current_password,
+            code=code,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
@@ -150,11 +164,18 @@ class AuthMutations:
         )
 
     @strawberry.mutation(
-        description="Change your password. Ends your other sessions; this one stays.",
+        description="Change your password. Ends your other sessions; this one stays. API "
+        "tokens stay unless revokeApiTokens is true. A code (MFA), when given, must be right "
+        "too.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def change_password(
-        self, info: Info, current_password: str, new_password: str
+        self,
+        info: Info,
+        current_password: str,
+        new_password: str,
+        code: str | None = None,
+        revoke_api_tokens: bool = False,
     ) -> ChangePasswordPayload:
         ctx = info.context
         public_url = ctx.services.settings.public_url
@@ -166,5 +187,7 @@ class AuthMutations:
             viewer=ctx.viewer,
             current_password=current_password,
             new_password=new_password,
+            code=code,
+            revoke_api_tokens=revoke_api_tokens,
             client_address=ctx.client_address,
         )

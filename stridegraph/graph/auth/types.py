@@ -140,6 +140,9 @@ class RevokeSessionPayload:
 @strawberry.type
 class RevokeUserSessionsPayload:
     revoked_count: int = strawberry.field(default=0, description="How many sessions ended.")
+    revoked_api_token_count: int = strawberry.field(
+        default=0, description="How many API tokens ended."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 

@@ -47,10 +47,13 @@ class MfaMutations:
 
     @strawberry.mutation(
         description="Start MFA enrolment: a new secret to scan; nothing is enabled until "
-        "enableMfa confirms a code.",
+        "enableMfa confirms a code. Needs currentPassword, or a sign-in within the last few "
+        "minutes (else REAUTHENTICATION_REQUIRED).",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def setup_mfa(self, info: Info) -> SetupMfaPayload:
+    async def setup_mfa(
+        self, info: Info, current_password: str | None = None, code: str | None = None
+    ) -> SetupMfaPayload:
         return await run_mutation(
             info,
             mfa.setup_mfa,
@@ -59,14 +62,20 @@ class MfaMutations:
             ),
             lambda errors: SetupMfaPayload(errors=errors),
             viewer=info.context.viewer,
+            current_password=current_password,
+            code=code,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
         description="Turn MFA on with a code from the authenticator; returns ten backup codes, "
-        "once.",
+        "once. Needs currentPassword, or a sign-in within the last few minutes (else "
+        "REAUTHENTICATION_REQUIRED).",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def enable_mfa(self, info: Info, code: str) -> EnableMfaPayload:
+    async def enable_mfa(
+        self, info: Info, code: str, current_password: str | None = None
+    ) -> EnableMfaPayload:
         return await run_mutation(
             info,
             mfa.enable_mfa,
@@ -76,6 +85,8 @@ class MfaMutations:
             lambda errors: EnableMfaPayload(errors=errors),
             viewer=info.context.viewer,
             code=code,
+            current_password=current_password,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(

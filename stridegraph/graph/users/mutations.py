@@ -93,6 +93,12 @@ class ApproveUserPayload(UserPayload):
     pass
 
 
+@strawberry.type
+class RevokeUserApiTokensPayload:
+    revoked_count: int = strawberry.field(default=0, description="How many API tokens ended.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 P = TypeVar("P", bound=UserPayload)
 D = TypeVar("D", bound=DeletedPayload)
 
@@ -167,10 +173,13 @@ class UserMutations:
         )
 
     @strawberry.mutation(
-        description="Delete your account and everything it owns; needs your password.",
+        description="Delete your account and everything it owns; needs your password (and "
+        "a code from your authenticator, when given, must be right too).",
         extensions=PROFILE,
     )
-    async def delete_me(self, info: Info, password: str) -> DeleteMePayload:
+    async def delete_me(
+        self, info: Info, password: str, code: str | None = None
+    ) -> DeleteMePayload:
         return await run_mutation(
             info,
             profile_domain.delete_me,
@@ -178,6 +187,8 @@ class UserMutations:
             _failed(DeleteMePayload),
             viewer=info.context.viewer,
             password=password,
+            code=code,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
@@ -253,4 +264,19 @@ class UserMutations:
             admin_domain.delete_user,
             DeleteUserPayload,
             _deleted(DeleteUserPayload),
+        )
+
+    @strawberry.mutation(
+        description="End every API token of a user; their sessions stay (admins).",
+        extensions=ADMIN,
+    )
+    async def revoke_user_api_tokens(
+        self, info: Info, id: strawberry.ID
+    ) -> RevokeUserApiTokensPayload:
+        return await _on_user(
+            info,
+            id,
+            admin_domain.revoke_user_api_tokens,
+            RevokeUserApiTokensPayload,
+            lambda count: RevokeUserApiTokensPayload(revoked_count=count),
         )

@@ -14,8 +14,10 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.auth.types import ApiToken
 from stridegraph.graph.errors import run_query
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
@@ -151,3 +153,17 @@ class UserQueries:
             raise bad_user_input("id is not a global id of this API.", "id") from None
         found = node_type.resolve_node(global_id.node_id, info=info, required=False)
         return await found if inspect.isawaitable(found) else found
+
+    @strawberry.field(
+        description="A user's API tokens, never their secrets, newest first (administrators). "
+        "An id of no user gives an empty list; a malformed one is BAD_USER_INPUT.",
+        extensions=[requires(scope=USERS_READ, admin=True)],
+    )
+    async def user_api_tokens(self, info: Info, id: strawberry.ID) -> list[ApiToken]:
+        rows = await run_query(
+            info,
+            admin_domain.user_api_tokens,
+            viewer=info.context.viewer,
+            user_id=require_user_id(id),
+        )
+        return [ApiToken.from_row(row) for row in rows]
