@@ -118,8 +118,8 @@ class AuthMutations:
         description="Create a personal API token; its secret is in the answer, only this once. "
         "Only with a session, and with proof of recent sign-in: currentPassword, or code (MFA), "
         "or a sign-in within the last few minutes (else REAUTHENTICATION_REQUIRED). Expires "
-        "after the server's default (90 days) unless expiresAt is given or neverExpires is "
-        "true.",
+        "after the server's default lifetime (90 days unless configured) unless expiresAt is "
+        "given or neverExpires is true.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def create_api_token(
