@@ -12,7 +12,7 @@ import pytest
 from strawberry import relay
 
 from stridegraph.db.models import User
-from stridegraph.domain import mfa
+from stridegraph.domain import mfa, mfa_codes
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.scopes import scopes_for
 from stridegraph.domain.unit import open_unit
@@ -112,7 +112,9 @@ async def test_enable_turns_mfa_on_and_returns_ten_backup_codes_stored_hashed(
     assert len(stored) == 10
     for code in backup:
         assert code.encode() not in stored and code.replace("-", "").encode() not in stored
-        digest = mfa.backup_digest(services.settings.secret_key, user.id, code.replace("-", ""))
+        digest = mfa_codes.backup_digest(
+            services.settings.secret_key, user.id, code.replace("-", "")
+        )
         assert digest in stored
     assert (await gql.data(ME, token=token))["me"]["mfaEnabled"] is True
 
@@ -300,12 +302,12 @@ async def test_a_backup_code_works_once(gql, db, services, alice, clock):
     _, backup = await enrol(gql, token, clock)
     async with open_unit(services) as unit:
         fresh = await unit.session.get(User, user.id)
-        assert await unit.transaction(mfa.accept_code, user=fresh, code=backup[4]) is True
+        assert await unit.transaction(mfa_codes.accept_code, user=fresh, code=backup[4]) is True
     before = await mfa_state(db, user.id)
     assert sum(used is not None for _, used in before.backup_codes) == 1
     async with open_unit(services) as unit:
         fresh = await unit.session.get(User, user.id)
-        assert await unit.transaction(mfa.accept_code, user=fresh, code=backup[4]) is False
+        assert await unit.transaction(mfa_codes.accept_code, user=fresh, code=backup[4]) is False
     answer = (await gql.data(DISABLE, {"code": backup[4]}, token=token))["disableMfa"]
     assert codes_of(answer) == ["INVALID_CODE"]
     assert await mfa_state(db, user.id) == before
@@ -408,7 +410,7 @@ async def test_a_secret_under_an_old_key_still_verifies_after_rotation(db, servi
     async with open_unit(rotated) as unit:
         fresh = await unit.session.get(User, user.id)
         assert await unit.transaction(
-            mfa.accept_code, user=fresh, code=code_at(setup.secret, clock.now)
+            mfa_codes.accept_code, user=fresh, code=code_at(setup.secret, clock.now)
         )
     async with open_unit(rotated) as unit:
         assert await unit.transaction(mfa.reencrypt_secrets) == 1
@@ -422,7 +424,7 @@ async def test_a_secret_under_an_old_key_still_verifies_after_rotation(db, servi
     async with open_unit(only_new) as unit:
         fresh = await unit.session.get(User, user.id)
         assert await unit.transaction(
-            mfa.accept_code, user=fresh, code=code_at(setup.secret, clock.now)
+            mfa_codes.accept_code, user=fresh, code=code_at(setup.secret, clock.now)
         )
 
 
@@ -462,5 +464,5 @@ async def test_concurrent_enables_enable_once(gql, db, services, alice, clock):
     assert state.enabled
     key = services.settings.secret_key
     assert {h for h, _ in state.backup_codes} == {
-        mfa.backup_digest(key, user.id, c.replace("-", "")) for c in winner["backupCodes"]
+        mfa_codes.backup_digest(key, user.id, c.replace("-", "")) for c in winner["backupCodes"]
     }

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,7 +27,7 @@ from stridegraph.db import mfa as mfa_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
-from stridegraph.domain import notices, ratelimit, reauth, tokens
+from stridegraph.domain import mfa_codes, notices, ratelimit, reauth, tokens
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -40,14 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("stridegraph.mfa")
 audit = logging.getLogger("stridegraph.audit")
 
-PERIOD = 30
-DIGITS = 6
-VALID_WINDOW = 1
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 BACKUP_CODE_COUNT = 10
-BACKUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/i/l: easy to copy by hand
-BACKUP_LENGTH = 10
-MAX_CODE_INPUT = 64
 
 
 @dataclass(frozen=True)
@@ -65,93 +57,12 @@ class EnabledMfa:
     backup_codes: list[str]
 
 
-# --------------------------------------------------------------------------- codes
-
-
-def invalid_code() -> DomainError:
-    return DomainError.of(ErrorCode.INVALID_CODE, "The code is not valid.", "code")
-
-
-def normalize_code(code: str) -> str:
-    """Codes are typed by hand: ignore spaces, dashes and case."""
-    return "".join(code.split()).replace("-", "").lower()
-
-
-def is_totp_shaped(code: str) -> bool:
-    return len(code) == DIGITS and code.isascii() and code.isdigit()
-
-
-def is_backup_shaped(code: str) -> bool:
-    return len(code) == BACKUP_LENGTH and all(c in BACKUP_ALPHABET for c in code)
-
-
-def new_backup_code() -> str:
-    raw = "".join(secrets.choice(BACKUP_ALPHABET) for _ in range(BACKUP_LENGTH))
-    return f"{raw[:5]}-{raw[5:]}"
-
-
-def backup_digest(secret_key: str, user_id: int, code: str) -> bytes:
-    """The stored form of a (normalized) backup code, bound to its user."""
-    return tokens.digest(secret_key, f"mfa-backup:{user_id}:{code}")
-
-
-def time_step(now: dt.datetime) -> int:
-    return int(now.timestamp()) // PERIOD
-
-
-def matching_steps(secret: str, code: str, now: dt.datetime) -> list[int]:
-    """The time steps within the window whose TOTP equals ``code`` (compared in constant
-    time; normally zero or one step)."""
-    totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
-    current = time_step(now)
-    return [
-        step
-        for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1)
-        if hmac.compare_digest(totp.generate_otp(step), code)
-    ]
-
-
-def _decrypt(unit: Unit, ciphertext: str | None, user_id: int) -> str | None:
-    """The secret in clear, or None when no configured key reads it (a key was dropped from
-    ENCRYPTION_KEY too early; logged, and backup codes still work)."""
-    if ciphertext is None:
-        return None
-    try:
-        return unit.services.cipher.decrypt(ciphertext)
-    except ValueError:
-        log.error(
-            "MFA secret cannot be decrypted with any configured key", extra={"user_id": user_id}
-        )
-        return None
-
-
-async def _accept_totp(unit: Unit, user: User, code: str) -> bool:
-    secret = _decrypt(unit, user.mfa_secret, user.id)
-    steps = matching_steps(secret, code, unit.now()) if secret else []
-    return bool(steps) and await mfa_rows.claim_step(unit.session, user.id, max(steps))
-
-
-async def _accept_backup(unit: Unit, user: User, code: str) -> bool:
-    digest = backup_digest(unit.settings.secret_key, user.id, code)
-    return await mfa_rows.use_backup_code(unit.session, user.id, digest, unit.now())
-
-
-async def accept_code(unit: Unit, *, user: User, code: str) -> bool:
-    """Whether ``code`` is a fresh TOTP or an unused backup code of ``user`` (spending it).
-    Anything else (wrong, replayed, spent, malformed) is simply False."""
-    if not user.mfa_enabled or len(code) > MAX_CODE_INPUT:
-        return False
-    normalized = normalize_code(code)
-    if is_totp_shaped(normalized):
-        return await _accept_totp(unit, user, normalized)
-    if is_backup_shaped(normalized):
-        return await _accept_backup(unit, user, normalized)
-    return False
-
-
 async def _issue_backup_codes(unit: Unit, user_id: int) -> list[str]:
-    codes = [new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
-    digests = [backup_digest(unit.settings.secret_key, user_id, normalize_code(c)) for c in codes]
+    codes = [mfa_codes.new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
+    digests = [
+        mfa_codes.backup_digest(unit.settings.secret_key, user_id, mfa_codes.normalize_code(c))
+        for c in codes
+    ]
     await mfa_rows.replace_backup_codes(unit.session, user_id, digests, unit.now())
     return codes
 
@@ -189,7 +100,7 @@ async def setup_mfa(
         unit.session, user.id, unit.services.cipher.encrypt(secret)
     ):
         raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
-    uri = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD).provisioning_uri(
+    uri = pyotp.TOTP(secret, digits=mfa_codes.DIGITS, interval=mfa_codes.PERIOD).provisioning_uri(
         name=user.username, issuer_name=unit.settings.mfa_issuer
     )
     return MfaSetup(
@@ -212,16 +123,20 @@ async def enable_mfa(
     if user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
     pending = user.mfa_pending_secret
-    secret = _decrypt(unit, pending, user.id)
+    secret = mfa_codes.decrypt_secret(unit, pending, user.id)
     if pending is None or secret is None:
         raise DomainError.of(ErrorCode.INVALID, "Call setupMfa first to get a secret.")
     await reauth.require_recent_auth(
         unit, viewer=viewer, current_password=current_password, client_address=client_address
     )
-    normalized = normalize_code(code) if len(code) <= MAX_CODE_INPUT else ""
-    steps = matching_steps(secret, normalized, unit.now()) if is_totp_shaped(normalized) else []
+    normalized = mfa_codes.normalize_code(code) if len(code) <= mfa_codes.MAX_CODE_INPUT else ""
+    steps = (
+        mfa_codes.matching_steps(secret, normalized, unit.now())
+        if mfa_codes.is_totp_shaped(normalized)
+        else []
+    )
     if not steps:
-        raise invalid_code()
+        raise mfa_codes.invalid_code()
     enabled = await mfa_rows.enable(
         unit.session,
         user.id,
@@ -233,17 +148,11 @@ async def enable_mfa(
         await unit.session.refresh(user)
         if user.mfa_enabled:
             raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
-        raise invalid_code()
+        raise mfa_codes.invalid_code()
     codes = await _issue_backup_codes(unit, user.id)
     await unit.session.refresh(user)
     await notices.mfa_changed(unit, user=user, change="enabled")
     return EnabledMfa(user=user, backup_codes=codes)
-
-
-def reset_after_commit(unit: Unit, attempt: ratelimit.Attempt, user: User) -> None:
-    """A good code resets the account's failure count, once this request has committed:
-    the reset is its own write, and on SQLite it must not wait for this request's lock."""
-    unit.after_commit(lambda: ratelimit.succeeded(unit, attempt=attempt, user=user))
 
 
 async def _require_code(unit: Unit, viewer: Viewer, code: str, client_address: str) -> None:
@@ -366,13 +275,13 @@ async def complete_login(
     attempt = await ratelimit.begin_attempt(
         unit, account_key=ratelimit.account_key(user.username), client_address=client_address
     )
-    if not await accept_code(unit, user=user, code=code):
-        raise invalid_code()
+    if not await mfa_codes.accept_code(unit, user=user, code=code):
+        raise mfa_codes.invalid_code()
     if not await mfa_rows.use_login_token(unit.session, challenge.id, unit.now()):
         raise DomainError.of(
             ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
         )
-    reset_after_commit(unit, attempt, user)
+    mfa_codes.reset_after_commit(unit, attempt, user)
     issued = await login.finish_login(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )

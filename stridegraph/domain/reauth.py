@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from stridegraph.db.models import User
-from stridegraph.domain import ratelimit
+from stridegraph.domain import mfa_codes, ratelimit
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.passwords import MAX_PASSWORD_LENGTH
 from stridegraph.domain.unit import Unit
@@ -64,8 +64,6 @@ async def require_recent_auth(
     recently; otherwise raise INVALID_CREDENTIALS (on ``proof_field``), INVALID_CODE or
     MFA_NOT_ENABLED (on ``code``), or REAUTHENTICATION_REQUIRED. Call it before the request
     writes anything of its own (the rate limiter writes in a side transaction)."""
-    from stridegraph.domain import mfa  # mfa imports this module for its own code checks
-
     user = viewer.user
     if current_password is None and code is None:
         if signed_in_recently(unit, viewer):
@@ -89,9 +87,9 @@ async def require_recent_auth(
     if code is None:
         await ratelimit.succeeded(unit, attempt=attempt, user=user)
         return
-    if not await mfa.accept_code(unit, user=user, code=code):
-        raise mfa.invalid_code()
-    mfa.reset_after_commit(unit, attempt, user)  # accepting the code wrote: reset later
+    if not await mfa_codes.accept_code(unit, user=user, code=code):
+        raise mfa_codes.invalid_code()
+    mfa_codes.reset_after_commit(unit, attempt, user)  # accepting the code wrote: reset later
 
 
 async def _password_is_right(unit: Unit, user: User, password: str) -> bool:
