@@ -136,7 +136,11 @@ async def test_bad_reset_tokens_change_nothing(kind, gql, db, smtp, services):
         )
         token = token_in((await smtp.wait_for(2))[1], "/verify-email")
     elif kind in ("inactive", "moved"):
-        values = {"active": False} if kind == "inactive" else {"email": "moved@example.com"}
+        values = (
+            {"active": False}
+            if kind == "inactive"
+            else {"email": "moved@example.com", "email_key": "moved@example.com"}
+        )
         async with db.engine.begin() as conn:
             await conn.execute(update(User).where(User.id == user.id).values(**values))
     before = [(t.id, t.used_at) for t in await read_tokens(db, user_id=user.id)]

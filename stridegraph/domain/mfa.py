@@ -224,7 +224,7 @@ async def _require_code(unit: Unit, user: User, code: str, client_address: str) 
     if not user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled.")
     attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+        unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
     if not await accept_code(unit, user=user, code=code):
         raise _invalid_code()
@@ -340,7 +340,7 @@ async def complete_login(
 
     challenge, user = await challenged_user(unit, mfa_token=mfa_token)
     attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+        unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
     if not await accept_code(unit, user=user, code=code):
         raise _invalid_code()

@@ -19,7 +19,7 @@ from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
 from stridegraph.domain import notices, sessions
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.accounts import check_password
+from stridegraph.domain.accounts import check_password, owns_address
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.signup import RESEND_COOLDOWN, check_address, require_mail
 from stridegraph.domain.unit import Unit
@@ -79,7 +79,7 @@ async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
     changes, the link included."""
     row = await ott.consume(unit, token=token, purpose=PURPOSE)
     user = await user_rows.get_by_id(unit.session, row.user_id)
-    if user is None or not user.active or (row.new_email or "").lower() != user.email.lower():
+    if user is None or not user.active or not owns_address(user, row.new_email):
         raise ott.invalid_token()
     await check_password(
         unit,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db import login_attempts as attempt_rows
+from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError, ErrorCode, Problem
 from stridegraph.domain.unit import Unit
@@ -49,17 +50,23 @@ class Attempt:
     account_key: str
 
 
+def user_key(user: User) -> str:
+    """The key an existing account's attempts count against: the account itself, so guesses
+    by username and by e-mail address (in any case or Unicode form) share one count, and
+    renaming the account does not reset it."""
+    return f"#{user.id}"
+
+
 def account_key(identifier: str) -> str:
-    """The key an attempt counts against: what was typed, lower-cased.
+    """The key for an identifier that names no account: its normalised form (an address by
+    its e-mail key, a username lower-cased). Keys of accounts (``#id``) and of identifiers
+    (``?…``) never collide, whatever is typed.
 
-    Keying by the typed identifier (not by the user it names) makes unknown and known
-    accounts behave alike, so the limits reveal nothing about which accounts exist."""
-    return identifier.strip().lower()[:MAX_KEY]
-
-
-def keys_for_user(user: User) -> list[str]:
-    """Every key a user's attempts may be counted under (sign-in by username or e-mail)."""
-    return [account_key(user.username), account_key(user.email)]
+    Unknown identifiers are limited exactly like accounts (same count, same answer), so the
+    limits reveal nothing about which accounts exist."""
+    typed = identifier.strip()
+    normal = email_key(typed) if "@" in typed else typed.lower()
+    return f"?{normal}"[:MAX_KEY]
 
 
 @asynccontextmanager
@@ -116,9 +123,9 @@ async def released(unit: Unit, *, attempt: Attempt) -> None:
 
 
 async def succeeded(unit: Unit, *, attempt: Attempt, user: User | None = None) -> None:
-    """The secret was right: drop the reservation and reset the account's count (under
-    every key of ``user`` when given, so a success by e-mail also clears the username's)."""
-    keys = sorted({attempt.account_key, *(keys_for_user(user) if user else [])})
+    """The secret was right: drop the reservation and reset the account's count (also under
+    ``user``'s key when given)."""
+    keys = sorted({attempt.account_key, *([user_key(user)] if user else [])})
     async with side_transaction(unit) as session:
         await attempt_rows.delete_one(session, attempt.id)
         await attempt_rows.delete_for_accounts(session, keys)

@@ -27,7 +27,7 @@ from stridegraph.db.enums import Language, TokenPurpose
 from stridegraph.db.models import User
 from stridegraph.domain import notices
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.accounts import NewAccount, create_account
+from stridegraph.domain.accounts import NewAccount, create_account, owns_address
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.unit import Unit
@@ -132,7 +132,7 @@ async def verify_email(unit: Unit, *, token: str) -> SignUpStatus:
     was sent to). Returns ADMIN_APPROVAL_REQUIRED (admins are mailed now) or ACTIVE."""
     row = await ott.consume(unit, token=token, purpose=TokenPurpose.EMAIL_VERIFICATION)
     user = await user_rows.get_by_id(unit.session, row.user_id)
-    if user is None or (row.new_email or "").lower() != user.email.lower():
+    if user is None or not owns_address(user, row.new_email):
         raise ott.invalid_token()
     await ott.invalidate(unit, user_id=user.id, purposes=(TokenPurpose.EMAIL_VERIFICATION,))
     user.email_verified = True
