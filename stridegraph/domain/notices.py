@@ -63,6 +63,10 @@ def _send(
 
 
 def _to_user(unit: Unit, user: User, kind: str, **values: str) -> None:
+    """Mail ``user`` at its address, unless the account does not own it (a sign-up with a
+    taken address, ``email_key`` NULL): that address belongs to someone else."""
+    if user.email_key is None:
+        return
     _send(
         unit,
         to=user.email,
