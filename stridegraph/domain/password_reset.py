@@ -17,7 +17,7 @@ from stridegraph.db import one_time_tokens as token_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import notices, sessions
+from stridegraph.domain import notices, ratelimit, sessions
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain.accounts import check_password, owns_address
 from stridegraph.domain.admin import not_found, require_admin
@@ -35,11 +35,20 @@ async def _mail_link(unit: Unit, user: User) -> None:
     await notices.password_reset_link(unit, user=user, token=token)
 
 
-async def request_password_reset(unit: Unit, *, email: str) -> None:
+async def request_password_reset(
+    unit: Unit, *, email: str, client_address: str = "unknown"
+) -> None:
     """Mail a reset link when an active account has this address; otherwise do the same
-    database work and mail nothing."""
+    database work and mail nothing. TOO_MANY_ATTEMPTS beyond ``RESET_MAX_PER_ADDRESS``
+    requests from one client address (whatever address they name)."""
     address = check_address(email)
     require_mail(unit)
+    await ratelimit.count_request(
+        unit,
+        action="reset",
+        client_address=client_address,
+        limit=unit.settings.reset_max_per_address,
+    )
     user = await user_rows.get_by_email(unit.session, address)
     target = user if user is not None and user.active else None
     recent = await ott.issued_recently(

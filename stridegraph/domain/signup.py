@@ -39,7 +39,7 @@ from dataclasses import replace
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import Language, TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import notices
+from stridegraph.domain import notices, ratelimit
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain.accounts import NewAccount, create_account, owns_address
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
@@ -105,11 +105,19 @@ async def sign_up(
     name: str,
     password: str,
     preferred_language: Language | None = None,
+    client_address: str = "unknown",
 ) -> SignUpStatus:
-    """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off."""
+    """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off,
+    TOO_MANY_ATTEMPTS beyond ``SIGNUP_MAX_PER_ADDRESS`` sign-ups from one client address."""
     settings = await get_settings(unit)
     if not settings.signup_enabled:
         raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
+    await ratelimit.count_request(
+        unit,
+        action="signup",
+        client_address=client_address,
+        limit=unit.settings.signup_max_per_address,
+    )
     verify = settings.signup_require_email_verification
     approve = settings.signup_require_admin_approval
     if verify:
