@@ -126,7 +126,7 @@ async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
     so raising the cost settings upgrades every account at its next sign-in."""
     passwords = unit.services.passwords
     if user.password_hash and passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+        user.password_hash = await passwords.hash(password, urgent=True)
         await unit.session.flush()
 
 
