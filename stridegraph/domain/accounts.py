@@ -101,6 +101,7 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
         raise taken("username")
     if account.claim_email and await user_rows.email_taken(unit.session, account.email):
         raise taken("email")
+    await unit.release()  # only read so far: hold no pooled connection while queued for argon2
     password_hash = (
         await unit.services.passwords.hash(account.password) if account.password else None
     )

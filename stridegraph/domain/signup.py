@@ -112,6 +112,7 @@ async def sign_up(
     settings = await get_settings(unit)
     if not settings.signup_enabled:
         raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
+    await unit.release()  # the limiter's side transactions need no second pooled connection
     await ratelimit.count_request(
         unit,
         action="signup",

@@ -18,6 +18,7 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -77,11 +78,13 @@ def _rebuild_for_sqlite(*, autoincrement: bool) -> None:
     """Recreate each surrogate-keyed table with (or without) AUTOINCREMENT, keeping its rows
     and ids. Expression indexes are not reflected by batch mode, so the username index is
     made again afterwards."""
-    for table in SURROGATE_KEYED:
-        with op.batch_alter_table(
-            table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
-        ):
-            pass
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        for table in SURROGATE_KEYED:
+            with op.batch_alter_table(
+                table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
+            ):
+                pass
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
 
 
