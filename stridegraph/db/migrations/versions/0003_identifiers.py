@@ -66,10 +66,9 @@ def _keys_or_abort() -> dict[int, str]:
     if clashes:
         listed = "; ".join("users " + ", ".join(str(i) for i in ids) for ids in sorted(clashes))
         raise EmailCollision(
-            "Cannot upgrade: these accounts have e-mail addresses that differ only in case or"
-            f" Unicode form, which now name one address ({listed}). Change all but one address"
-            " of each group (e.g. with updateUser on the previous version), then migrate again."
-            " Nothing was changed."
+            f"Cannot upgrade: accounts share an e-mail address under the new matching: {listed}."
+            " Change all but one address of each group (case and Unicode form no longer tell"
+            " addresses apart), then migrate again. Nothing was changed."
         )
     return keys
 
