@@ -186,3 +186,21 @@ async def test_unknown_identifiers_are_limited_alike(gql, services, db):
     # another account is not affected
     fine = (await gql.data(LOGIN, {"u": "alice", "p": PASSWORD}))["login"]
     assert fine["errors"] == []
+
+
+USERS = """query($f: UserFilter) { users(first: 50, filter: $f) {
+  edges { node { username } } } }"""
+
+
+async def test_admin_search_matches_addresses_by_their_key(gql, services, db):
+    admin = await make_user(services, "admin", admin=True)
+    token = await login_token(services, admin)
+    await make_user(services, "owner", email="ärger@x.org")
+    await make_user(services, "kelvin", email="\u212aate@x.org")
+    for search, expected in (
+        ("ÄRGER@", {"owner"}),
+        ("kate@", {"kelvin"}),
+        ("A\u0308RG", {"owner"}),
+    ):
+        body = await gql.data(USERS, {"f": {"search": search}}, token=token)
+        assert {e["node"]["username"] for e in body["users"]["edges"]} == expected, search
