@@ -67,6 +67,10 @@ class Settings:
     port: int = 8000
     workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: Sign-ups and password-reset requests per client address per ``signup_window_seconds``.
+    signup_max_per_address: int = 10
+    reset_max_per_address: int = 10
+    signup_window_seconds: int = 3600
 
     @property
     def is_sqlite(self) -> bool:
@@ -267,4 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=_get(env, "HOST") or "127.0.0.1",
         port=_port(env),
         workers=_int(env, "WORKERS", 1, minimum=1),
+        signup_max_per_address=_int(env, "SIGNUP_MAX_PER_ADDRESS", 10, minimum=1),
+        reset_max_per_address=_int(env, "RESET_MAX_PER_ADDRESS", 10, minimum=1),
+        signup_window_seconds=_int(env, "SIGNUP_WINDOW", 3600, minimum=1),
     )

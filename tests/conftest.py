@@ -87,6 +87,8 @@ class Database:
             else:
                 for table in tables:
                     await conn.execute(text(f"DELETE FROM {table}"))
+                # AUTOINCREMENT remembers used ids; restart them like PostgreSQL's identities
+                await conn.execute(text("DELETE FROM sqlite_sequence"))
         factory = make_session_factory(self.engine)
         async with factory() as session:
             session.add(ServerSettings(id=1))

@@ -13,7 +13,12 @@ from argon2 import PasswordHasher, Type
 from stridegraph.db.enums import AccessType, PasswordPolicy
 from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError
-from stridegraph.domain.passwords import PasswordService, check_password_policy, verify_and_upgrade
+from stridegraph.domain.passwords import (
+    HashSlots,
+    PasswordService,
+    check_password_policy,
+    verify_and_upgrade,
+)
 from stridegraph.domain.unit import Services
 from tests.conftest import make_settings
 
@@ -130,3 +135,64 @@ def test_never_equal_to_username_or_email():
         ("TOO_SHORT", "new_password"),
         ("PASSWORD_TOO_WEAK", "new_password"),
     ]
+
+
+# --------------------------------------------------------------------------- priorities
+
+
+async def test_new_passwords_leave_a_slot_and_logins_go_first() -> None:
+    """Sign-ups (not urgent) hold at most N-1 of N slots; a freed slot goes to a waiting
+    login before any waiting sign-up."""
+    slots = HashSlots(2)
+    order: list[str] = []
+    release: dict[str, asyncio.Event] = {}
+
+    async def work(name: str, *, urgent: bool) -> None:
+        release[name] = asyncio.Event()
+        async with slots.slot(urgent=urgent):
+            order.append(name)
+            await release[name].wait()
+
+    async def settle() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(work(f"signup{i}", urgent=False)) for i in range(3)]
+    await settle()
+    assert order == ["signup0"]  # one slot stays free for logins
+    tasks.append(asyncio.create_task(work("login0", urgent=True)))
+    await settle()
+    assert order == ["signup0", "login0"]
+    tasks.append(asyncio.create_task(work("login1", urgent=True)))
+    await settle()
+    release["signup0"].set()
+    await settle()
+    assert order == ["signup0", "login0", "login1"]  # the freed slot went to the login
+    release["login0"].set()
+    await settle()
+    assert order[-1] == "signup1" and slots.busy == 2 and slots.busy_background == 1
+    for event in release.values():
+        event.set()
+    await asyncio.gather(*tasks)
+    assert order == ["signup0", "login0", "login1", "signup1", "signup2"]
+    assert slots.busy == 0 and slots.busy_background == 0
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
+    slots = HashSlots(1)
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with slots.slot(urgent=True):
+            await held.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(slots.slot(urgent=False).__aenter__())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    held.set()
+    await holder
+    async with slots.slot(urgent=False):
+        assert slots.busy == 1
+    assert slots.busy == 0

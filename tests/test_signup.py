@@ -140,8 +140,11 @@ async def test_an_address_in_use_answers_as_new_and_mails_the_owner(gql, db, smt
     assert taken == fresh == {"status": "EMAIL_VERIFICATION_REQUIRED", "errors": []}
     await smtp.wait_for(2)
     await services.mailer.drain()
-    assert await read_user(db, "intruder") is None
-    assert await count_users(db) == 2
+    intruder = await read_user(db, "intruder")  # made, but without the address
+    assert intruder is not None and intruder.email_key is None
+    assert intruder.email == "owner@example.COM" and not intruder.email_verified
+    assert await read_tokens(db, user_id=intruder.id) == []
+    assert await count_users(db) == 3
     [notice] = smtp.to("Owner@Example.com")
     assert notice["Subject"] == "Sign-up attempt with your e-mail address on testserver"
     assert "owner" in body_text(notice) and "token=" not in body_text(notice)
@@ -267,7 +270,9 @@ async def test_bad_verification_tokens_change_nothing(kind, gql, db, smtp, servi
     elif kind == "moved":  # the address changed since the link was sent
         async with db.engine.begin() as conn:
             await conn.execute(
-                update(User).where(User.id == user.id).values(email="elsewhere@example.com")
+                update(User)
+                .where(User.id == user.id)
+                .values(email="elsewhere@example.com", email_key="elsewhere@example.com")
             )
     before = [(t.id, t.used_at) for t in await read_tokens(db, user_id=user.id)]
     answer = await verify(gql, token)

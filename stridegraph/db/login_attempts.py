@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.models import LoginAttempt
@@ -41,6 +41,39 @@ async def nth_latest(
         query = query.where(LoginAttempt.client_address == client_address)
     query = query.order_by(LoginAttempt.created_at.desc()).offset(n - 1).limit(1)
     return await session.scalar(query)
+
+
+async def record_once(
+    session: AsyncSession,
+    *,
+    account_key: str,
+    client_address: str,
+    since: dt.datetime,
+    now: dt.datetime,
+) -> bool:
+    """Add a row for ``account_key`` unless another was made after ``since``; True when added.
+
+    Concurrent callers are serialised on the key until their transactions end: PostgreSQL
+    by a transaction-scoped advisory lock (the statements after it see what the previous
+    holder committed), SQLite by the writer lock its insert takes before the check."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext(literal(account_key))))
+        )
+    mine = await add(session, account_key=account_key, client_address=client_address, now=now)
+    earlier = await session.scalar(
+        select(LoginAttempt.id)
+        .where(
+            LoginAttempt.account_key == account_key,
+            LoginAttempt.created_at > since,
+            LoginAttempt.id != mine,
+        )
+        .limit(1)
+    )
+    if earlier is None:
+        return True
+    await delete_one(session, mine)
+    return False
 
 
 async def delete_one(session: AsyncSession, attempt_id: int) -> None:

@@ -1,8 +1,12 @@
 """SQLAlchemy 2 typed models: everything this service owns.
 
 Alembic migrations (``db/migrations``) are the only way a schema is made; a test checks that
-these models and the migrations agree. Usernames and e-mail addresses are unique
-case-insensitively through unique indexes on ``lower()``, on PostgreSQL and SQLite alike.
+these models and the migrations agree. Usernames (ASCII only) are unique case-insensitively
+through a unique index on ``lower()``; e-mail addresses through a unique index on
+``email_key``, their NFC + casefold form computed in Python (``db/keys.py``), so PostgreSQL
+and SQLite agree. On SQLite every integer surrogate key is ``AUTOINCREMENT``: an id, once
+used, never names another row (``User:31``, ``/photos/31`` and federation keys stay meaningful
+after a deletion).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from stridegraph.db.enums import (
     AccessType,
@@ -40,6 +44,7 @@ from stridegraph.db.enums import (
     Units,
     WeekDay,
 )
+from stridegraph.db.keys import EMAIL_KEY_LENGTH, email_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -88,6 +93,11 @@ def _enum(cls: type, length: int = 20) -> Enum:
     )
 
 
+#: Table option for every table with an integer surrogate key: SQLite then never hands out
+#: the id of a deleted row again (PostgreSQL sequences never do).
+AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -101,6 +111,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(250))
     username: Mapped[str] = mapped_column(String(250))
     email: Mapped[str] = mapped_column(String(250))
+    #: ``email`` normalised (``db/keys.email_key``), kept in step by :meth:`_key_email`; what
+    #: every lookup by address and the unique index use. NULL for an account that does not
+    #: own its address (a sign-up with a taken address, see ``domain/signup.py``).
+    email_key: Mapped[str | None] = mapped_column(String(EMAIL_KEY_LENGTH), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     city: Mapped[str | None] = mapped_column(String(250), nullable=True)
     birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
@@ -124,9 +138,15 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
+    @validates("email")
+    def _key_email(self, _key: str, value: str) -> str:
+        """The one place ``email_key`` follows ``email``: every assignment re-keys it."""
+        self.email_key = email_key(value)
+        return value
+
     __table_args__ = (
         Index("uq_users_username_lower", func.lower(username), unique=True),
-        Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("uq_users_email_key", "email_key", unique=True),
         Index("ix_users_access_type_active", "access_type", "active"),
         Index("ix_users_created_at", "created_at"),
         Index("ix_users_photo_path", "photo_path"),
@@ -134,6 +154,7 @@ class User(Base):
         CheckConstraint(
             "max_heart_rate IS NULL OR (max_heart_rate BETWEEN 30 AND 250)", name="max_hr_range"
         ),
+        AUTOINCREMENT,
     )
 
 
@@ -190,7 +211,10 @@ class IdentityProviderLink(Base):
     subject: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (Index("uq_identity_provider_subject", "provider", "subject", unique=True),)
+    __table_args__ = (
+        Index("uq_identity_provider_subject", "provider", "subject", unique=True),
+        AUTOINCREMENT,
+    )
 
 
 class ServerSettings(Base):
@@ -231,6 +255,8 @@ class Session(Base):
     last_used_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
+    __table_args__ = (AUTOINCREMENT,)
+
 
 class RotatedRefreshToken(Base):
     """A refresh token already exchanged: presenting it again revokes its whole session."""
@@ -259,6 +285,8 @@ class OneTimeToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
+    __table_args__ = (AUTOINCREMENT,)
+
 
 class MfaBackupCode(Base):
     """One MFA backup code, stored as a hash; usable once."""
@@ -270,6 +298,8 @@ class MfaBackupCode(Base):
     code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (AUTOINCREMENT,)
 
 
 class ApiToken(Base):
@@ -288,6 +318,8 @@ class ApiToken(Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
+    __table_args__ = (AUTOINCREMENT,)
+
 
 class LoginAttempt(Base):
     """A failed login (or MFA code), for rate limits shared by every worker and restart."""
@@ -302,4 +334,5 @@ class LoginAttempt(Base):
     __table_args__ = (
         Index("ix_login_attempts_account", "account_key", "created_at"),
         Index("ix_login_attempts_address", "client_address", "created_at"),
+        AUTOINCREMENT,
     )

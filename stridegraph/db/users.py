@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.enums import AccessType
+from stridegraph.db.keys import email_key
 from stridegraph.db.models import (
     Base,
     IdentityProviderLink,
@@ -35,7 +36,9 @@ async def get_by_username(session: AsyncSession, username: str) -> User | None:
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    """The account that owns ``email`` (matched on its key; an account that merely stores
+    the address without owning it, ``email_key`` NULL, is never found this way)."""
+    return await session.scalar(select(User).where(User.email_key == email_key(email)))
 
 
 async def privacy_for(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, PrivacySettings]:
@@ -128,7 +131,7 @@ async def username_taken(
 
 
 async def email_taken(session: AsyncSession, email: str, *, exclude_id: int | None = None) -> bool:
-    query = select(User.id).where(func.lower(User.email) == email.lower())
+    query = select(User.id).where(User.email_key == email_key(email))
     if exclude_id is not None:
         query = query.where(User.id != exclude_id)
     return (await session.scalar(query.limit(1))) is not None
@@ -176,9 +179,7 @@ def _conditions(spec: UserListFilter) -> list[ColumnElement[bool]]:
     if spec.listed_only:
         conditions += [User.active.is_(True), User.pending_admin_approval.is_(False)]
     if spec.search:
-        pattern = f"%{_escape_like(spec.search.lower())}%"
-        columns = [User.username, User.name] + ([User.email] if spec.search_email else [])
-        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in columns)))
+        conditions.append(_search(spec.search, email=spec.search_email))
     if spec.access_type is not None:
         conditions.append(User.access_type == spec.access_type)
     for column, wanted in (
@@ -189,6 +190,19 @@ def _conditions(spec: UserListFilter) -> list[ColumnElement[bool]]:
         if wanted is not None:
             conditions.append(column.is_(wanted))
     return conditions
+
+
+def _search(text: str, *, email: bool) -> ColumnElement[bool]:
+    """Partial, case-insensitive match on username and name, and (``email``) on the address
+    by its key, so ``ÄRGER`` finds ``ärger@…`` on SQLite too; also by the stored address,
+    for accounts that do not own theirs."""
+    pattern = f"%{_escape_like(text.lower())}%"
+    columns = [User.username, User.name] + ([User.email] if email else [])
+    matches = [func.lower(c).like(pattern, escape="\\") for c in columns]
+    if email:
+        key_pattern = f"%{_escape_like(email_key(text))}%"
+        matches.append(User.email_key.like(key_pattern, escape="\\"))
+    return or_(*matches)
 
 
 def _beyond(key: ColumnElement[Any], at: Keyset, *, descending: bool) -> ColumnElement[bool]:

@@ -10,6 +10,7 @@ from typing import Any
 from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
+from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
 from stridegraph.domain.passwords import check_password_policy
@@ -36,6 +37,15 @@ class NewAccount:
     pending_admin_approval: bool = False
     #: Further profile fields (city, birthdate, preferences...), validated like ``updateUser``.
     profile: Mapping[str, Any] = field(default_factory=dict)
+    #: False: store ``email`` without owning it (no key, so never found, matched or verified
+    #: by address); a sign-up with a taken address (``domain/signup.py``).
+    claim_email: bool = True
+
+
+def owns_address(user: User, address: str | None) -> bool:
+    """Whether ``address`` is ``user``'s own, in any case or Unicode form (a link mailed to
+    an old address, or to an address the account does not own, proves nothing)."""
+    return address is not None and user.email_key == email_key(address)
 
 
 def taken(column: str) -> DomainError:
@@ -89,8 +99,9 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
         )
     if await user_rows.username_taken(unit.session, account.username):
         raise taken("username")
-    if await user_rows.email_taken(unit.session, account.email):
+    if account.claim_email and await user_rows.email_taken(unit.session, account.email):
         raise taken("email")
+    await unit.release()  # only read so far: hold no pooled connection while queued for argon2
     password_hash = (
         await unit.services.passwords.hash(account.password) if account.password else None
     )
@@ -110,6 +121,8 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
     )
     for key, value in profile.items():
         setattr(user, key, value)
+    if not account.claim_email:
+        user.email_key = None
     try:
         return await user_rows.insert_user(unit.session, user)
     except user_rows.UniqueViolation as exc:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
+from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain import notices, reauth
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.accounts import taken
+from stridegraph.domain.accounts import owns_address, taken
 from stridegraph.domain.errors import DomainError, ErrorCode, Unauthenticated
 from stridegraph.domain.signup import check_address, require_mail
 from stridegraph.domain.unit import Unit
@@ -62,7 +63,7 @@ async def request_email_change(
         code=code,
         client_address=client_address,
     )
-    if address.lower() == user.email.lower():
+    if owns_address(user, address):
         raise DomainError.of(ErrorCode.INVALID, "This is already your address.", "new_email")
     if await user_rows.email_taken(unit.session, address, exclude_id=user.id):
         raise _email_taken("new_email")
@@ -103,6 +104,6 @@ async def confirm_email_change(unit: Unit, *, viewer: Viewer | None, token: str)
             TokenPurpose.PASSWORD_RESET,
         ),
     )
-    if old_email.lower() != new_email.lower():
+    if email_key(old_email) != email_key(new_email):
         await notices.email_changed(unit, user=user, old_email=old_email)
     return user

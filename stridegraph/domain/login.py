@@ -2,8 +2,9 @@
 
 Unknown user and wrong password take the same path, cost the same (a dummy argon2
 verification when there is no hash) and give the same INVALID_CREDENTIALS, counted by the
-same rate limits; what is wrong with an account (not verified, awaiting approval,
-deactivated) is only said after a correct password.
+same rate limits: failures count against the account, whichever identifier named it, and
+against the typed identifier only when it names nobody. What is wrong with an account (not
+verified, awaiting approval, deactivated) is only said after a correct password.
 """
 
 from __future__ import annotations
@@ -41,11 +42,28 @@ def invalid_credentials(field: str | None = None) -> DomainError:
 
 
 async def find_user(unit: Unit, identifier: str) -> User | None:
-    """By e-mail when it has an ``@`` (usernames cannot), else by username; both
-    case-insensitive."""
-    if "@" in identifier:
-        return await user_rows.get_by_email(unit.session, identifier)
-    return await user_rows.get_by_username(unit.session, identifier)
+    """By username (case-insensitive) unless it has an ``@`` (usernames cannot); by e-mail
+    address only for an account that could sign in but for the password.
+
+    An address that is not verified (where the server requires it) or whose account awaits
+    approval names nobody here: a sign-up with a taken address makes an account that does
+    not own it (``domain/signup.py``), so "not verified" by address would tell a fresh
+    address from a taken one. Such accounts still sign in by username."""
+    if "@" not in identifier:
+        return await user_rows.get_by_username(unit.session, identifier)
+    settings = await get_settings(unit)  # read on both paths: same statements for everyone
+    user = await user_rows.get_by_email(unit.session, identifier)
+    if user is None or user.pending_admin_approval:
+        return None
+    if settings.signup_require_email_verification and not user.email_verified:
+        return None
+    return user
+
+
+def attempt_key(user: User | None, identifier: str) -> str:
+    """Failures count against the account when the identifier names one, else against the
+    identifier (see ``ratelimit``)."""
+    return ratelimit.user_key(user) if user is not None else ratelimit.account_key(identifier)
 
 
 async def login(
@@ -65,11 +83,11 @@ async def login(
         errors.add(ErrorCode.REQUIRED, "Enter your password.", "password")
     errors.raise_if_any()
     identifier = username.strip()
-    attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(identifier), client_address=client_address
-    )
     user = await find_user(unit, identifier)
-    await unit.release()  # no connection held while queued for argon2
+    await unit.release()  # no connection held by the rate limiter or while queued for argon2
+    attempt = await ratelimit.begin_attempt(
+        unit, account_key=attempt_key(user, identifier), client_address=client_address
+    )
     stored_hash = user.password_hash if user is not None else None
     if not await unit.services.passwords.verify(stored_hash, password) or user is None:
         raise invalid_credentials()
@@ -108,7 +126,7 @@ async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
     so raising the cost settings upgrades every account at its next sign-in."""
     passwords = unit.services.passwords
     if user.password_hash and passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+        user.password_hash = await passwords.hash(password, urgent=True)
         await unit.session.flush()
 
 

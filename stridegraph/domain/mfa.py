@@ -273,7 +273,7 @@ async def complete_login(
 
     challenge, user = await challenged_user(unit, mfa_token=mfa_token)
     attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+        unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
     if not await mfa_codes.accept_code(unit, user=user, code=code):
         raise mfa_codes.invalid_code()

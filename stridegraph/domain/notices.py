@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from stridegraph.db import recipients
 from stridegraph.db.enums import Language, TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import mail_templates
+from stridegraph.domain import mail_templates, ratelimit
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain.mail import Mail
 from stridegraph.domain.unit import Unit
@@ -63,6 +63,10 @@ def _send(
 
 
 def _to_user(unit: Unit, user: User, kind: str, **values: str) -> None:
+    """Mail ``user`` at its address, unless the account does not own it (a sign-up with a
+    taken address, ``email_key`` NULL): that address belongs to someone else."""
+    if user.email_key is None:
+        return
     _send(
         unit,
         to=user.email,
@@ -85,8 +89,14 @@ async def verification_link(unit: Unit, *, user: User, token: str) -> None:
 
 async def signup_existing(unit: Unit, *, user: User) -> None:
     """Someone signed up with this account's address: say so to the owner (the sign-up itself
-    answers as for a new address, so nobody learns which addresses have accounts)."""
-    _to_user(unit, user, "signup_existing")
+    answers as for a new address, so nobody learns which addresses have accounts). At most
+    once per ``ratelimit.NOTICE_COOLDOWN``: repeated sign-ups must not flood the mailbox."""
+    if not unit.services.mailer.enabled:
+        return
+    if await ratelimit.first_in_cooldown(
+        unit, action="notice:signup_existing", subject=f"#{user.id}"
+    ):
+        _to_user(unit, user, "signup_existing")
 
 
 async def approval_requested(unit: Unit, *, user: User) -> None:

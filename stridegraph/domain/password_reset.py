@@ -18,9 +18,9 @@ from stridegraph.db import one_time_tokens as token_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import credentials, notices
+from stridegraph.domain import credentials, notices, ratelimit
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.accounts import check_password
+from stridegraph.domain.accounts import check_password, owns_address
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.signup import RESEND_COOLDOWN, check_address, require_mail
 from stridegraph.domain.unit import Unit
@@ -36,11 +36,20 @@ async def _mail_link(unit: Unit, user: User) -> None:
     await notices.password_reset_link(unit, user=user, token=token)
 
 
-async def request_password_reset(unit: Unit, *, email: str) -> None:
+async def request_password_reset(
+    unit: Unit, *, email: str, client_address: str = "unknown"
+) -> None:
     """Mail a reset link when an active account has this address; otherwise do the same
-    database work and mail nothing."""
+    database work and mail nothing. TOO_MANY_ATTEMPTS beyond ``RESET_MAX_PER_ADDRESS``
+    requests from one client address (whatever address they name)."""
     address = check_address(email)
     require_mail(unit)
+    await ratelimit.count_request(
+        unit,
+        action="reset",
+        client_address=client_address,
+        limit=unit.settings.reset_max_per_address,
+    )
     user = await user_rows.get_by_email(unit.session, address)
     target = user if user is not None and user.active else None
     recent = await ott.issued_recently(
@@ -81,7 +90,7 @@ async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
     changes, the link included."""
     row = await ott.consume(unit, token=token, purpose=PURPOSE)
     user = await user_rows.get_by_id(unit.session, row.user_id)
-    if user is None or not user.active or (row.new_email or "").lower() != user.email.lower():
+    if user is None or not user.active or not owns_address(user, row.new_email):
         raise ott.invalid_token()
     await check_password(
         unit,

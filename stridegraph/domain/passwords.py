@@ -1,16 +1,29 @@
 """Password hashing (argon2id) and the password policy.
 
 argon2 with its defaults costs ~135 ms and two CPU threads per hash. Hashing runs on a
-dedicated small thread pool whose size bounds concurrent hashes, so a burst of logins queues
-here instead of starving the event loop and the default executor that other requests use.
+dedicated small thread pool whose size (``HASH_CONCURRENCY``) bounds concurrent hashes per
+worker, so a burst queues here instead of starving the event loop and the default executor
+that other requests use.
+
+Who goes first: checking a password someone is signing in with (``verify``, and the rehash
+right after it) is *urgent*; hashing a new password (sign-up, reset, change, admin) is not.
+Work that is not urgent may hold at most N-1 of the N slots (all of them when N is 1), and a
+freed slot goes to waiting urgent work first. So a flood of sign-ups, however long its
+queue, leaves a slot for logins: a login waits for at most the hashes already running in
+its own slot's share, never for the queue of new accounts behind them (bench/signup_flood.py).
+A priority queue alone would not do: with every slot busy hashing new passwords, a login
+would still wait for a whole hash to finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,10 +37,71 @@ if TYPE_CHECKING:
     from stridegraph.domain.unit import Services
 
 MAX_PASSWORD_LENGTH = 1024
+T = TypeVar("T")
+
+
+class HashSlots:
+    """``size`` slots for argon2 work; work that is not urgent may hold at most
+    ``size - 1`` of them (``size`` when there is one), and urgent waiters are served first.
+
+    Waiters are futures in two FIFO queues; a releasing holder hands its slot on directly,
+    so nobody can overtake a woken waiter."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.background_cap = max(1, size - 1)
+        self.busy = 0
+        self.busy_background = 0
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._background: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def _can_start(self, urgent: bool) -> bool:
+        if self.busy >= self.size:
+            return False
+        return urgent or (self.busy_background < self.background_cap and not self._urgent)
+
+    def _take(self, urgent: bool) -> None:
+        self.busy += 1
+        if not urgent:
+            self.busy_background += 1
+
+    def _wake(self) -> None:
+        for urgent, queue in ((True, self._urgent), (False, self._background)):
+            while queue and self._can_start(urgent):
+                waiter = queue.popleft()
+                if not waiter.done():
+                    self._take(urgent)
+                    waiter.set_result(None)
+
+    @asynccontextmanager
+    async def slot(self, *, urgent: bool) -> AsyncIterator[None]:
+        queue = self._urgent if urgent else self._background
+        if not queue and self._can_start(urgent):  # nobody of its kind is ahead
+            self._take(urgent)
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._release(urgent)  # woken, then cancelled: pass the slot on
+                raise
+        try:
+            yield
+        finally:
+            self._release(urgent)
+
+    def _release(self, urgent: bool) -> None:
+        self.busy -= 1
+        if not urgent:
+            self.busy_background -= 1
+        self._wake()
 
 
 class PasswordService:
-    """Hash and verify off the event loop, at most ``hash_concurrency`` at a time."""
+    """Hash and verify off the event loop, at most ``hash_concurrency`` at a time, logins
+    first (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
         self._hasher = PasswordHasher(
@@ -39,13 +113,17 @@ class PasswordService:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.hash_concurrency, thread_name_prefix="argon2"
         )
+        self._slots = HashSlots(settings.hash_concurrency)
         self._dummy_hash = self._hasher.hash("stridegraph-dummy-password")
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+    async def _run(self, urgent: bool, fn: Callable[..., T], *args: object) -> T:
+        async with self._slots.slot(urgent=urgent):
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+    async def hash(self, password: str, *, urgent: bool = False) -> str:
+        """Hash a password. ``urgent`` only for a sign-in in progress (rehashing a
+        just-verified password); new passwords wait behind logins."""
+        return await self._run(urgent, self._hasher.hash, password)
 
     def _verify_sync(self, password_hash: str | None, password: str) -> bool:
         try:
@@ -57,8 +135,9 @@ class PasswordService:
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches. A missing hash (unknown user, or an account with
-        no password yet) still costs one full verification, so timing tells nothing."""
-        return await self._run(self._verify_sync, password_hash, password)
+        no password yet) still costs one full verification, so timing tells nothing.
+        Always urgent: someone is waiting to sign in or to prove who they are."""
+        return await self._run(True, self._verify_sync, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
@@ -121,5 +200,5 @@ async def verify_and_upgrade(services: Services, user: User, password: str) -> b
     if not await passwords.verify(user.password_hash, password):
         return False
     if user.password_hash and passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+        user.password_hash = await passwords.hash(password, urgent=True)
     return True

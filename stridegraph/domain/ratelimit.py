@@ -1,4 +1,5 @@
-"""Rate limits on password (and MFA code) guesses, per account and per client address.
+"""Rate limits on password (and MFA code) guesses, per account and per client address; on
+sign-ups and password-reset requests per client address; and cooldowns of notice mails.
 
 The attempts live in the ``login_attempts`` table so every worker and every restart sees the
 same counts. An attempt is *reserved* before the secret is checked: the row is committed
@@ -33,12 +34,17 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db import login_attempts as attempt_rows
+from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError, ErrorCode, Problem
 from stridegraph.domain.unit import Unit
 
 MAX_KEY = 250
 MAX_ADDRESS = 64
+#: The client address of rows that are not login attempts (``!action:…`` keys).
+NO_ADDRESS = "-"
+#: At most one notice of a kind per address within this time (``first_in_cooldown``).
+NOTICE_COOLDOWN = dt.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -49,17 +55,23 @@ class Attempt:
     account_key: str
 
 
+def user_key(user: User) -> str:
+    """The key an existing account's attempts count against: the account itself, so guesses
+    by username and by e-mail address (in any case or Unicode form) share one count, and
+    renaming the account does not reset it."""
+    return f"#{user.id}"
+
+
 def account_key(identifier: str) -> str:
-    """The key an attempt counts against: what was typed, lower-cased.
+    """The key for an identifier that names no account: its normalised form (an address by
+    its e-mail key, a username lower-cased). Keys of accounts (``#id``) and of identifiers
+    (``?…``) never collide, whatever is typed.
 
-    Keying by the typed identifier (not by the user it names) makes unknown and known
-    accounts behave alike, so the limits reveal nothing about which accounts exist."""
-    return identifier.strip().lower()[:MAX_KEY]
-
-
-def keys_for_user(user: User) -> list[str]:
-    """Every key a user's attempts may be counted under (sign-in by username or e-mail)."""
-    return [account_key(user.username), account_key(user.email)]
+    Unknown identifiers are limited exactly like accounts (same count, same answer), so the
+    limits reveal nothing about which accounts exist."""
+    typed = identifier.strip()
+    normal = email_key(typed) if "@" in typed else typed.lower()
+    return f"?{normal}"[:MAX_KEY]
 
 
 @asynccontextmanager
@@ -70,41 +82,99 @@ async def side_transaction(unit: Unit) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _horizon(unit: Unit) -> dt.timedelta:
+    """How long any row can still count: the longest window of all the limits kept here."""
+    settings = unit.settings
+    seconds = max(settings.login_window_seconds, settings.signup_window_seconds)
+    return max(dt.timedelta(seconds=seconds), NOTICE_COOLDOWN)
+
+
+async def _reserve(
+    unit: Unit,
+    *,
+    key: str,
+    address: str,
+    window_seconds: int,
+    limits: list[tuple[int, dict[str, str]]],
+    refusal: str,
+) -> int:
+    """Commit one row, then count it with every other reservation; when any of ``limits``
+    (how many rows, matching which column) is reached, remove it again and raise
+    TOO_MANY_ATTEMPTS with the delay until the oldest counted row leaves the window."""
+    now = unit.now()
+    window = dt.timedelta(seconds=window_seconds)
+    async with side_transaction(unit) as session:
+        await attempt_rows.purge_before(session, now - _horizon(unit))
+        attempt_id = await attempt_rows.add(
+            session, account_key=key, client_address=address, now=now
+        )
+    blocking: list[dt.datetime] = []
+    async with unit.services.sessions() as session:
+        for n, where in limits:
+            found = await attempt_rows.nth_latest(
+                session, since=now - window, n=n, exclude_id=attempt_id, **where
+            )
+            if found is not None:
+                blocking.append(found)
+    if blocking:
+        async with side_transaction(unit) as session:
+            await attempt_rows.delete_one(session, attempt_id)
+        until = max(blocking) + window
+        raise too_many_attempts(max(1, math.ceil((until - now).total_seconds())), refusal)
+    return attempt_id
+
+
 async def begin_attempt(unit: Unit, *, account_key: str, client_address: str) -> Attempt:
     """Reserve one attempt, or raise TOO_MANY_ATTEMPTS (with the retry delay) when the
     account or the client address has used up its failures for the window."""
     settings = unit.settings
-    now = unit.now()
-    since = now - dt.timedelta(seconds=settings.login_window_seconds)
     key = account_key[:MAX_KEY]
     address = (client_address or "unknown")[:MAX_ADDRESS]
-    async with side_transaction(unit) as session:
-        await attempt_rows.purge_before(session, since)
-        attempt_id = await attempt_rows.add(
-            session, account_key=key, client_address=address, now=now
-        )
-    async with unit.services.sessions() as session:
-        by_account = await attempt_rows.nth_latest(
-            session,
-            since=since,
-            n=settings.login_max_failures_account,
-            exclude_id=attempt_id,
-            account_key=key,
-        )
-        by_address = await attempt_rows.nth_latest(
-            session,
-            since=since,
-            n=settings.login_max_failures_address,
-            exclude_id=attempt_id,
-            client_address=address,
-        )
-    blocking = [t for t in (by_account, by_address) if t is not None]
-    if blocking:
-        async with side_transaction(unit) as session:
-            await attempt_rows.delete_one(session, attempt_id)
-        until = max(blocking) + dt.timedelta(seconds=settings.login_window_seconds)
-        raise too_many_attempts(max(1, math.ceil((until - now).total_seconds())))
+    attempt_id = await _reserve(
+        unit,
+        key=key,
+        address=address,
+        window_seconds=settings.login_window_seconds,
+        limits=[
+            (settings.login_max_failures_account, {"account_key": key}),
+            (settings.login_max_failures_address, {"client_address": address}),
+        ],
+        refusal="Too many failed attempts.",
+    )
     return Attempt(id=attempt_id, account_key=key)
+
+
+async def count_request(unit: Unit, *, action: str, client_address: str, limit: int) -> None:
+    """Count one ``action`` (a sign-up, a password-reset request) by ``client_address``,
+    shared by every worker: TOO_MANY_ATTEMPTS once ``limit`` were made within
+    ``SIGNUP_WINDOW``. Every request counts, whatever it then answers, and the refusal is the
+    same for every address given in it, so it tells nothing about accounts.
+
+    The row is keyed ``!action:address`` and carries no client address of its own, so the
+    login limit per address never counts it. Call it before the request writes anything."""
+    key = f"!{action}:{(client_address or 'unknown')[:MAX_ADDRESS]}"
+    await _reserve(
+        unit,
+        key=key,
+        address=NO_ADDRESS,
+        window_seconds=unit.settings.signup_window_seconds,
+        limits=[(limit, {"account_key": key})],
+        refusal="Too many requests from your address.",
+    )
+
+
+async def first_in_cooldown(unit: Unit, *, action: str, subject: str) -> bool:
+    """True for the first ``action`` about ``subject`` within :data:`NOTICE_COOLDOWN` (then
+    recorded), False for later ones. Recorded in the request's own transaction: a request
+    that rolls back leaves no trace, just as its mail is never sent."""
+    now = unit.now()
+    return await attempt_rows.record_once(
+        unit.session,
+        account_key=f"!{action}:{subject}"[:MAX_KEY],
+        client_address=NO_ADDRESS,
+        since=now - NOTICE_COOLDOWN,
+        now=now,
+    )
 
 
 async def released(unit: Unit, *, attempt: Attempt) -> None:
@@ -116,19 +186,21 @@ async def released(unit: Unit, *, attempt: Attempt) -> None:
 
 
 async def succeeded(unit: Unit, *, attempt: Attempt, user: User | None = None) -> None:
-    """The secret was right: drop the reservation and reset the account's count (under
-    every key of ``user`` when given, so a success by e-mail also clears the username's)."""
-    keys = sorted({attempt.account_key, *(keys_for_user(user) if user else [])})
+    """The secret was right: drop the reservation and reset the account's count (also under
+    ``user``'s key when given)."""
+    keys = sorted({attempt.account_key, *([user_key(user)] if user else [])})
     async with side_transaction(unit) as session:
         await attempt_rows.delete_one(session, attempt.id)
         await attempt_rows.delete_for_accounts(session, keys)
 
 
-def too_many_attempts(retry_after_seconds: int) -> DomainError:
+def too_many_attempts(
+    retry_after_seconds: int, refusal: str = "Too many failed attempts."
+) -> DomainError:
     return DomainError(
         Problem(
             ErrorCode.TOO_MANY_ATTEMPTS,
-            f"Too many failed attempts. Try again in {retry_after_seconds} seconds.",
+            f"{refusal} Try again in {retry_after_seconds} seconds.",
             None,
             retry_after_seconds=retry_after_seconds,
         )

@@ -76,7 +76,7 @@ async def require_recent_auth(
             CODE_FIELD,
         )
     attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.account_key(user.username), client_address=client_address
+        unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
     if current_password is not None:
         await unit.release()  # no connection held while queued for argon2

@@ -11,23 +11,37 @@ carried by the two other flags, which login checks after a correct password):
   they only ever review proven addresses; with approval alone, at sign-up.
 
 No enumeration: whenever the answer for a new account would not be ``ACTIVE``, a sign-up
-with an address already in use gets exactly that answer (after the same password hashing),
-and the address's owner is mailed a notice instead. Only where the new account would be
-usable at once (nothing required) is it EMAIL_TAKEN, since no pretence could survive the
-first login. A taken username is always USERNAME_TAKEN: usernames are public anyway.
+with an address already in use gets exactly that answer, through every later operation:
+
+- the account is created all the same (same username claim, same password hashing, same
+  status), but it does not own the address: ``email`` is stored as given, ``email_key``
+  stays NULL, so it is never found by address, never sent a verification link (it can never
+  be verified) and never mailed at all; the address's owner is mailed a notice instead
+  (once per cooldown, ``notices.signup_existing``);
+- ``login`` by username answers as for any fresh sign-up (EMAIL_NOT_VERIFIED or
+  PENDING_APPROVAL after the right password), and ``login`` by address only finds accounts
+  that could sign in but for the password (``login.find_user``), so a fresh unverified
+  address and a taken one both answer INVALID_CREDENTIALS there;
+- ``resendVerificationEmail``, ``requestPasswordReset`` and ``verifyEmail`` already answer
+  the same for every address and token.
+
+Only where the new account would be usable at once (nothing required) is it EMAIL_TAKEN,
+since no pretence could survive the first login. A taken username is always
+USERNAME_TAKEN: usernames are public anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import replace
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import Language, TokenPurpose
 from stridegraph.db.models import User
-from stridegraph.domain import notices
+from stridegraph.domain import notices, ratelimit
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.accounts import NewAccount, create_account
+from stridegraph.domain.accounts import NewAccount, create_account, owns_address
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.unit import Unit
@@ -67,10 +81,11 @@ def _only_email_taken(exc: DomainError) -> bool:
     return [p.code for p in exc.problems] == [ErrorCode.EMAIL_TAKEN]
 
 
-async def _answer_as_new(unit: Unit, *, email: str, password: str) -> None:
-    """Do what a new sign-up costs (the password hash) and tell the address's owner."""
-    await unit.services.passwords.hash(password)
-    owner = await user_rows.get_by_email(unit.session, email)
+async def _sign_up_without_address(unit: Unit, *, account: NewAccount) -> None:
+    """The taken-address path: the same account, hashing and answer as a new address, but
+    without the address (see the module docstring); the owner is told instead."""
+    await create_account(unit, account=replace(account, claim_email=False))
+    owner = await user_rows.get_by_email(unit.session, account.email)
     if owner is not None:
         await notices.signup_existing(unit, user=owner)
 
@@ -90,11 +105,20 @@ async def sign_up(
     name: str,
     password: str,
     preferred_language: Language | None = None,
+    client_address: str = "unknown",
 ) -> SignUpStatus:
-    """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off."""
+    """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off,
+    TOO_MANY_ATTEMPTS beyond ``SIGNUP_MAX_PER_ADDRESS`` sign-ups from one client address."""
     settings = await get_settings(unit)
     if not settings.signup_enabled:
         raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
+    await unit.release()  # the limiter's side transactions need no second pooled connection
+    await ratelimit.count_request(
+        unit,
+        action="signup",
+        client_address=client_address,
+        limit=unit.settings.signup_max_per_address,
+    )
     verify = settings.signup_require_email_verification
     approve = settings.signup_require_admin_approval
     if verify:
@@ -118,7 +142,7 @@ async def sign_up(
     except DomainError as exc:
         if status is SignUpStatus.ACTIVE or not _only_email_taken(exc):
             raise
-        await _answer_as_new(unit, email=account.email, password=password)
+        await _sign_up_without_address(unit, account=account)
         return status
     if verify:
         await send_verification(unit, user=user)
@@ -132,7 +156,7 @@ async def verify_email(unit: Unit, *, token: str) -> SignUpStatus:
     was sent to). Returns ADMIN_APPROVAL_REQUIRED (admins are mailed now) or ACTIVE."""
     row = await ott.consume(unit, token=token, purpose=TokenPurpose.EMAIL_VERIFICATION)
     user = await user_rows.get_by_id(unit.session, row.user_id)
-    if user is None or (row.new_email or "").lower() != user.email.lower():
+    if user is None or not owns_address(user, row.new_email):
         raise ott.invalid_token()
     await ott.invalidate(unit, user_id=user.id, purposes=(TokenPurpose.EMAIL_VERIFICATION,))
     user.email_verified = True

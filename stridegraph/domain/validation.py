@@ -7,14 +7,31 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from stridegraph.domain.errors import Collector, ErrorCode
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9.]+$")
+#: The seed's rule: letters, digits and dots (ASCII, so ``lower()`` folds them alike on
+#: both databases), and not dots alone (``.`` and ``..`` read as paths).
+USERNAME_RE = re.compile(r"^(?=.*[A-Za-z0-9])[A-Za-z0-9.]+$")
 MAX_TEXT = 250
+#: Invisible format characters that join letters in some scripts and in emoji; the other
+#: format characters (bidirectional overrides, invisible separators...) are refused.
+ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
+
+
+def has_control(value: str) -> bool:
+    """Control characters (Cc), surrogates (Cs) and format characters (Cf) other than the
+    zero-width (non-)joiners: nothing a person's name or a city needs, and they can hide or
+    reorder what an admin reads."""
+    return any(
+        unicodedata.category(c) in ("Cc", "Cs")
+        or (unicodedata.category(c) == "Cf" and c not in ALLOWED_FORMAT)
+        for c in value
+    )
 
 
 def check_length(
@@ -25,6 +42,8 @@ def check_length(
         errors.add(code, f"{field} must have at least {minimum} character(s).", field)
     elif len(value) > maximum:
         errors.add(ErrorCode.TOO_LONG, f"{field} may have at most {maximum} characters.", field)
+    elif has_control(value):
+        errors.add(ErrorCode.INVALID, f"{field} may not contain control characters.", field)
 
 
 def check_name(errors: Collector, value: str, field: str = "name") -> None:
@@ -35,7 +54,11 @@ def check_username(errors: Collector, value: str, field: str = "username") -> No
     before = len(errors.problems)
     check_length(errors, field, value)
     if len(errors.problems) == before and not USERNAME_RE.fullmatch(value):
-        errors.add(ErrorCode.INVALID, "A username may hold only letters, digits and dots.", field)
+        errors.add(
+            ErrorCode.INVALID,
+            "A username may hold only letters, digits and dots, and not dots alone.",
+            field,
+        )
 
 
 def check_email(errors: Collector, value: str, field: str = "email") -> None:
@@ -52,8 +75,8 @@ def check_email(errors: Collector, value: str, field: str = "email") -> None:
 
 
 def check_city(errors: Collector, value: str | None, field: str = "city") -> None:
-    if value is not None and len(value) > MAX_TEXT:
-        errors.add(ErrorCode.TOO_LONG, f"{field} may have at most {MAX_TEXT} characters.", field)
+    if value is not None:
+        check_length(errors, field, value, minimum=0)
 
 
 def check_range(errors: Collector, field: str, value: int | None, low: int, high: int) -> None:

@@ -28,6 +28,7 @@ from stridegraph.config import Settings
 from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
+from stridegraph.graph.cost import OneCostlyFieldPerOperation
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
@@ -65,6 +66,7 @@ def validation_rules(settings: Settings) -> list[Any]:
     rules: list[Any] = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        OneCostlyFieldPerOperation,
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)

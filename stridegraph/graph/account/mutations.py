@@ -43,6 +43,7 @@ class AccountMutations:
             name=input.name,
             password=input.password,
             preferred_language=input.preferred_language,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
@@ -84,6 +85,7 @@ class AccountMutations:
             lambda _: RequestPasswordResetPayload(),
             lambda errors: RequestPasswordResetPayload(errors=errors),
             email=email,
+            client_address=info.context.client_address,
         )
 
     @strawberry.mutation(
