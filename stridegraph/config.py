@@ -44,6 +44,7 @@ class Settings:
     log_level: str = "INFO"
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    refresh_reuse_grace_seconds: int = 2
     login_max_failures_account: int = 5
     login_max_failures_address: int = 50
     login_window_seconds: int = 15 * 60
@@ -99,6 +100,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(name, f"expected an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = _int(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise ConfigError(name, f"must be at most {maximum}, got {value}")
     return value
 
 
@@ -233,6 +241,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
         refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
+        refresh_reuse_grace_seconds=_bounded(env, "REFRESH_REUSE_GRACE", 2, 0, 60),
         login_max_failures_account=_int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5, minimum=1),
         login_max_failures_address=_int(env, "LOGIN_MAX_FAILURES_ADDRESS", 50, minimum=1),
         login_window_seconds=_int(env, "LOGIN_WINDOW", 15 * 60, minimum=1),

@@ -1,0 +1,54 @@
+"""Operational configuration defaults (issue 11): refresh reuse grace, image limits,
+production defaults. Each default is checked for the embedded SQLite default and for a
+PostgreSQL URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stridegraph.config import ConfigError, Settings, load_settings
+
+PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/stridegraph"
+KEY = "k" * 40
+
+
+def embedded(tmp_path: Path, **env: str) -> Settings:
+    return load_settings(
+        {"STRIDEGRAPH_DATA_DIR": str(tmp_path), **{f"STRIDEGRAPH_{k}": v for k, v in env.items()}}
+    )
+
+
+def postgres(tmp_path: Path, **env: str) -> Settings:
+    return embedded(
+        tmp_path,
+        DATABASE_URL=PG,
+        SECRET_KEY=KEY,
+        ENCRYPTION_KEY=KEY,
+        **env,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def load(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return (
+        (lambda **env: embedded(tmp_path, **env))
+        if request.param == "sqlite"
+        else (lambda **env: postgres(tmp_path, **env))
+    )
+
+
+def test_refresh_reuse_grace(load) -> None:  # type: ignore[no-untyped-def]
+    assert load().refresh_reuse_grace_seconds == 2
+    assert load(REFRESH_REUSE_GRACE="0").refresh_reuse_grace_seconds == 0
+    assert load(REFRESH_REUSE_GRACE="60").refresh_reuse_grace_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("REFRESH_REUSE_GRACE", "61"), ("REFRESH_REUSE_GRACE", "-1")]
+)
+def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        embedded(tmp_path, **{variable: value})
+    assert error.value.variable == f"STRIDEGRAPH_{variable}"
