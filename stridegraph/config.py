@@ -50,7 +50,8 @@ class Settings:
     login_window_seconds: int = 15 * 60
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     max_upload_bytes: int = 5 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 4096 * 4096
+    image_concurrency: int = 2
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     argon2_parallelism: int = 4
@@ -247,7 +248,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_window_seconds=_int(env, "LOGIN_WINDOW", 15 * 60, minimum=1),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, minimum=1024),
-        max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
+        max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 4096 * 4096, minimum=1),
+        image_concurrency=_int(env, "IMAGE_CONCURRENCY", 2, minimum=1),
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
         argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 65536, minimum=8),
         argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),

@@ -52,3 +52,14 @@ def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str)
     with pytest.raises(ConfigError) as error:
         embedded(tmp_path, **{variable: value})
     assert error.value.variable == f"STRIDEGRAPH_{variable}"
+
+
+def test_image_limits(load) -> None:  # type: ignore[no-untyped-def]
+    settings = load()
+    assert settings.max_image_pixels == 4096 * 4096
+    assert settings.image_concurrency == 2
+    tuned = load(MAX_IMAGE_PIXELS="1000000", IMAGE_CONCURRENCY="1")
+    assert (tuned.max_image_pixels, tuned.image_concurrency) == (1_000_000, 1)
+    with pytest.raises(ConfigError) as error:
+        load(IMAGE_CONCURRENCY="0")
+    assert error.value.variable == "STRIDEGRAPH_IMAGE_CONCURRENCY"
