@@ -65,6 +65,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    gateway_secret: str | None = None
+    metrics_token: str | None = None
+    body_timeout_seconds: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -108,6 +111,14 @@ def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maxi
     value = _int(env, name, default, minimum=minimum)
     if value > maximum:
         raise ConfigError(name, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A shared secret a client sends (gateway, metrics scraper): long enough not to guess."""
+    value = _get(env, name)
+    if value is not None and len(value) < 16:
+        raise ConfigError(name, "must be at least 16 characters")
     return value
 
 
@@ -237,8 +248,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
         mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
         cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) if cors else (),
-        introspection=_bool(env, "INTROSPECTION", True),
-        graphiql=_bool(env, "GRAPHIQL", True),
+        # on by default only for the embedded SQLite default (development); never implicitly
+        # in production
+        introspection=_bool(env, "INTROSPECTION", embedded),
+        graphiql=_bool(env, "GRAPHIQL", embedded),
         log_level=log_level,
         access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
         refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
@@ -265,4 +278,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=_get(env, "HOST") or "127.0.0.1",
         port=_port(env),
         workers=_int(env, "WORKERS", 1, minimum=1),
+        gateway_secret=_secret(env, "GATEWAY_SECRET"),
+        metrics_token=_secret(env, "METRICS_TOKEN"),
+        body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
     )

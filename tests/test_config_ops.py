@@ -63,3 +63,42 @@ def test_image_limits(load) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError) as error:
         load(IMAGE_CONCURRENCY="0")
     assert error.value.variable == "STRIDEGRAPH_IMAGE_CONCURRENCY"
+
+
+def test_introspection_and_graphiql_only_by_default_for_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    dev = embedded(tmp_path)
+    assert dev.introspection and dev.graphiql
+    explicit_sqlite = embedded(tmp_path, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    assert explicit_sqlite.introspection and explicit_sqlite.graphiql
+    prod = postgres(tmp_path)
+    assert not prod.introspection and not prod.graphiql
+    opened = postgres(tmp_path, INTROSPECTION="true", GRAPHIQL="yes")
+    assert opened.introspection and opened.graphiql
+    closed = embedded(tmp_path, INTROSPECTION="false", GRAPHIQL="0")
+    assert not closed.introspection and not closed.graphiql
+
+
+def test_gateway_metrics_and_body_timeout(load) -> None:  # type: ignore[no-untyped-def]
+    settings = load()
+    assert settings.gateway_secret is None and settings.metrics_token is None
+    assert settings.body_timeout_seconds == 30
+    tuned = load(GATEWAY_SECRET="g" * 16, METRICS_TOKEN="m" * 20, BODY_TIMEOUT="5")
+    assert (tuned.gateway_secret, tuned.metrics_token) == ("g" * 16, "m" * 20)
+    assert tuned.body_timeout_seconds == 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_SECRET", "short"),
+        ("METRICS_TOKEN", "x" * 15),
+        ("BODY_TIMEOUT", "0"),
+        ("BODY_TIMEOUT", "soon"),
+    ],
+)
+def test_bad_exposure_values_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        postgres(tmp_path, **{variable: value})
+    assert error.value.variable == f"STRIDEGRAPH_{variable}"
