@@ -131,16 +131,17 @@ async def test_concurrent_losers_are_refused_and_the_session_lives(http, service
 
 
 async def test_concurrent_refreshes_against_the_real_server(services, settings, db, tmp_path):
-    """The same race through uvicorn (real sockets, real time): the grace is set to 1 s, and
-    a rotated token presented after it revokes the session."""
+    """The same race through uvicorn (real sockets, real time, the default grace): a rotated
+    token presented after the grace revokes the session."""
     await make_user(services, "erin")
-    server = start_server(server_env(settings, STRIDEGRAPH_REFRESH_REUSE_GRACE="1"), tmp_path)
+    server = start_server(server_env(settings), tmp_path)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             access, first = await _sign_in(http, "erin")
             tokens = await _race_rounds(http, db, first)
             assert await _me(http, access) is None  # the first access token was rotated away
-            time.sleep(1.5)  # past the grace (a wait, not a timed assertion)
+            # past the grace (a wait, not a timed assertion)
+            time.sleep(settings.refresh_reuse_grace_seconds + 0.5)
             replay = (await _post(http, REFRESH, {"t": tokens[0]}))["refreshSession"]
             assert replay["errors"][0]["code"] == "INVALID_TOKEN"
             assert (await _the_session(db)).revoked_at is not None
