@@ -179,3 +179,31 @@ def _nets(*cidrs: str) -> tuple[Any, ...]:
     import ipaddress
 
     return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+async def test_a_postgresql_configuration_is_closed_by_default(tmp_path: Any) -> None:
+    """From the environment as production has it (a PostgreSQL URL, nothing else about
+    exposure): no introspection, no GraphiQL, no SDL, no suggestions. Nothing here reaches
+    the database."""
+    from stridegraph.config import load_settings
+
+    settings = load_settings(
+        {
+            "STRIDEGRAPH_DATA_DIR": str(tmp_path),
+            "STRIDEGRAPH_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none",
+            "STRIDEGRAPH_SECRET_KEY": "k" * 40,
+            "STRIDEGRAPH_ENCRYPTION_KEY": "e" * 40,
+        }
+    )
+    app = create_app(settings)
+    try:
+        async with client_for(app) as client:
+            schema = await post(client, "{ __schema { types { name } } }")
+            assert schema.get("data") is None and schema["errors"]
+            assert codes(await post(client, SDL)) == ["FORBIDDEN"]
+            assert not any("Did you mean" in m for m in messages(await post(client, TYPO)))
+            page = await client.get("/graphql", headers={"accept": "text/html"})
+            assert page.status_code == 404
+    finally:
+        app.state.services.passwords.close()
+        await app.state.engine.dispose()
