@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import ipaddress
 import logging
 import time
@@ -178,7 +179,10 @@ def graphiql_html() -> str:
 
 class RequestLogMiddleware:
     """Request id, client address, one JSON log line and metrics per request; rejects bodies
-    larger than the configured limit before they are read."""
+    larger than the configured limit before they are read, and bodies whose client kept
+    us waiting more than ``BODY_TIMEOUT`` in all (408, connection closed): a client that
+    sends headers and then stalls or trickles would otherwise hold its connection and a
+    task for ever."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
         self.app = app
@@ -203,14 +207,26 @@ class RequestLogMiddleware:
         status = 500
         limit = self._body_limit(scope)
         received = 0
+        body_wait_left = float(self.settings.body_timeout_seconds)
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            # The deadline counts only time spent waiting for the client, so an app that
+            # reads the body late (after a slow authentication) does not blame the client.
+            nonlocal received, body_done, body_wait_left
+            if body_done:  # e.g. waiting for a disconnect while streaming: no deadline
+                return await receive()
+            waiting_since = time.monotonic()
+            try:
+                message = await asyncio.wait_for(receive(), max(body_wait_left, 0.001))
+            except TimeoutError:
+                raise _BodyTimeout from None
+            body_wait_left -= time.monotonic() - waiting_since
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _BodyTooLarge
+                body_done = not message.get("more_body", False)
             return message
 
         async def send_wrapper(message: Message) -> None:
@@ -226,6 +242,9 @@ class RequestLogMiddleware:
             if declared is not None and declared > limit:
                 raise _BodyTooLarge
             await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTimeout:
+            status = 408
+            await _body_timeout_response(scope, receive, send_wrapper)
         except _BodyTooLarge:
             status = 413
             response = JSONResponse(
@@ -282,6 +301,29 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _BodyTimeout(Exception):
+    pass
+
+
+async def _body_timeout_response(scope: Scope, receive: Receive, send: Send) -> None:
+    """408 with ``Connection: close``: the rest of the body may still arrive, so the
+    connection cannot carry another request."""
+    response = JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "The request body was not received in time.",
+                    "extensions": {"code": "REQUEST_TIMEOUT"},
+                }
+            ]
+        },
+        status_code=408,
+        headers={"connection": "close"},
+    )
+    with contextlib.suppress(Exception):
+        await response(scope, receive, send)
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
@@ -298,6 +340,44 @@ def _route_name(path: str) -> str:
     if path in ("/graphql", "/healthz", "/readyz", "/metrics"):
         return path
     return "other"
+
+
+def metrics_refusal(request: Request, token: str | None) -> Response | None:
+    """Who may scrape ``/metrics``. With ``METRICS_TOKEN`` set: whoever sends it as a bearer
+    token (compared in constant time), 401 otherwise. Without: loopback clients only (the
+    client address as resolved for every request, so a request relayed by a trusted proxy
+    is judged by its real client), 403 otherwise."""
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), token.encode()
+        ):
+            return None
+        return JSONResponse(
+            {"error": "A bearer token is required (STRIDEGRAPH_METRICS_TOKEN)."},
+            status_code=401,
+            headers={"www-authenticate": 'Bearer realm="metrics"'},
+        )
+    if _is_local_scrape(request):
+        return None
+    return JSONResponse(
+        {"error": "Metrics are served to loopback clients only; set STRIDEGRAPH_METRICS_TOKEN."},
+        status_code=403,
+    )
+
+
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def _is_local_scrape(request: Request) -> bool:
+    """A loopback client, not relaying anyone: a proxy on the same host that is not listed
+    in TRUSTED_PROXIES would make every request look local, but it says whom it relays."""
+    address = request.scope.get("state", {}).get("client_address") or ""
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(request.headers.get(name) for name in _FORWARDING_HEADERS)
 
 
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
@@ -342,6 +422,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
+        refusal = metrics_refusal(request, settings.metrics_token)
+        if refusal is not None:
+            return refusal
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     view = StrideGraphQL(

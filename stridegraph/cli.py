@@ -78,9 +78,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         migrate.upgrade(settings.database_url)
     except Exception as exc:
-        raise StartupError(
-            f"migration failed ({type(exc).__name__}): {str(exc).splitlines()[0][:200]}"
-        ) from None
+        from stridegraph.logs import scrub
+
+        first_line = scrub(str(exc)).splitlines()[0][:200]
+        raise StartupError(f"migration failed ({type(exc).__name__}): {first_line}") from None
     print(f"database at revision {migrate.head_revision()}")
     return 0
 

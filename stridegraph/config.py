@@ -47,12 +47,14 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     api_token_ttl_seconds: int = 90 * 24 * 3600
     reauth_window_seconds: int = 5 * 60
+    refresh_reuse_grace_seconds: int = 2
     login_max_failures_account: int = 5
     login_max_failures_address: int = 50
     login_window_seconds: int = 15 * 60
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     max_upload_bytes: int = 5 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 4096 * 4096
+    image_concurrency: int = 2
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     argon2_parallelism: int = 4
@@ -66,6 +68,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    gateway_secret: str | None = None
+    metrics_token: str | None = None
+    body_timeout_seconds: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
     #: Sign-ups and password-reset requests per client address per ``signup_window_seconds``.
     signup_max_per_address: int = 10
@@ -106,6 +111,21 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(name, f"expected an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    value = _int(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise ConfigError(name, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A shared secret a client sends (gateway, metrics scraper): long enough not to guess."""
+    value = _get(env, name)
+    if value is not None and len(value) < 16:
+        raise ConfigError(name, "must be at least 16 characters")
     return value
 
 
@@ -243,19 +263,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
         mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
         cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) if cors else (),
-        introspection=_bool(env, "INTROSPECTION", True),
-        graphiql=_bool(env, "GRAPHIQL", True),
+        # on by default only for the embedded SQLite default (development); never implicitly
+        # in production
+        introspection=_bool(env, "INTROSPECTION", embedded),
+        graphiql=_bool(env, "GRAPHIQL", embedded),
         log_level=log_level,
         access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
         refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
         api_token_ttl_seconds=_api_token_ttl(env),
         reauth_window_seconds=_int(env, "REAUTH_WINDOW", 5 * 60, minimum=0),
+        refresh_reuse_grace_seconds=_bounded(env, "REFRESH_REUSE_GRACE", 2, 0, 60),
         login_max_failures_account=_int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5, minimum=1),
         login_max_failures_address=_int(env, "LOGIN_MAX_FAILURES_ADDRESS", 50, minimum=1),
         login_window_seconds=_int(env, "LOGIN_WINDOW", 15 * 60, minimum=1),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, minimum=1024),
-        max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
+        max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 4096 * 4096, minimum=1),
+        image_concurrency=_int(env, "IMAGE_CONCURRENCY", 2, minimum=1),
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
         argon2_memory_cost=_int(env, "ARGON2_MEMORY_COST", 65536, minimum=8),
         argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),
@@ -274,4 +298,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signup_max_per_address=_int(env, "SIGNUP_MAX_PER_ADDRESS", 10, minimum=1),
         reset_max_per_address=_int(env, "RESET_MAX_PER_ADDRESS", 10, minimum=1),
         signup_window_seconds=_int(env, "SIGNUP_WINDOW", 3600, minimum=1),
+        gateway_secret=_secret(env, "GATEWAY_SECRET"),
+        metrics_token=_secret(env, "METRICS_TOKEN"),
+        body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
     )

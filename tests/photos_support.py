@@ -77,7 +77,7 @@ def truncated_jpeg() -> bytes:
 
 
 def bomb_png() -> bytes:
-    """A real decompression bomb: 64 million pixels (over the 40 million limit) in a few KB."""
+    """A real decompression bomb: 64 million pixels (far over the pixel limit) in a few KB."""
     return encode(Image.new("1", (8000, 8000), 0), "PNG")
 
 

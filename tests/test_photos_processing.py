@@ -23,7 +23,7 @@ from tests.photos_support import (
     webp,
 )
 
-LIMIT = 40_000_000
+LIMIT = 4096 * 4096  # the default MAX_IMAGE_PIXELS
 
 
 def decode(data: bytes) -> Image.Image:
@@ -155,3 +155,32 @@ def test_sweep_keeps_referenced_young_and_foreign_files(tmp_path):
     removed = photos._sweep(tmp_path, {names["0"]}, time.time() - 600)
     assert removed == sorted([names["1"], ".upload-x.tmp"])
     assert sorted(os.listdir(tmp_path)) == sorted(["README", names["0"], names["2"], names["3"]])
+
+
+def test_the_default_limit_takes_4096_squared_and_refuses_one_row_more():
+    assert photos.process_image(png((4096, 4096)), max_pixels=LIMIT)
+    assert problem_code(png((4096, 4097))) == "UNSUPPORTED_IMAGE"
+
+
+@pytest.mark.parametrize(
+    ("mode", "image_format", "color"),
+    [
+        ("1", "PNG", 1),
+        ("L", "PNG", 128),
+        ("LA", "PNG", (128, 200)),
+        ("P", "PNG", 3),
+        ("I;16", "PNG", 40000),
+        ("RGB", "PNG", (1, 2, 3)),
+        ("RGBA", "PNG", (1, 2, 3, 4)),
+        ("RGBA", "WEBP", (1, 2, 3, 4)),
+        ("RGB", "JPEG", (1, 2, 3)),
+        ("L", "JPEG", 128),
+        ("CMYK", "JPEG", (10, 20, 30, 0)),
+    ],
+)
+def test_every_mode_is_shrunk_to_at_most_512_px(mode, image_format, color):
+    """Shrinking comes before conversion, so each mode takes its own path through it."""
+    data = encode(Image.new(mode, (2000, 1500), color), image_format)
+    image = decode(photos.process_image(data, max_pixels=LIMIT).data)
+    assert image.size == (512, 384)
+    assert image.mode in ("RGB", "RGBA")

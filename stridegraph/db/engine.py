@@ -26,17 +26,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; for SQLite also create the file's directory."""
+    """Create the async engine; for SQLite also create the file's directory.
+
+    ``hide_parameters``: a database error's text (and so every log line with its trace)
+    would otherwise carry the statement's parameters, i.e. password hashes, e-mail
+    addresses and token digests. The SQL itself stays, which is what a reader needs."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 10}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -5,8 +5,14 @@ restricted to that one format), never by the file name or declared type; only JP
 WebP are accepted. The pixel count is checked from the header before any pixel is decoded
 (a per-decode limit, not Pillow's process-wide ``MAX_IMAGE_PIXELS``), the EXIF orientation
 is applied, and the picture is re-encoded as WebP of at most 512 px on the long side from a
-fresh image, so no metadata (EXIF, GPS, ICC, XMP, comments) survives. All of it runs in a
-worker thread.
+fresh image, so no metadata (EXIF, GPS, ICC, XMP, comments) survives.
+
+Memory is bounded: the pixel limit (``MAX_IMAGE_PIXELS``, 4096 x 4096 by default: plenty for
+a 512 px avatar) caps one decode; JPEG is decoded at 1/2, 1/4 or 1/8 scale by the decoder
+itself (``draft``), other formats are shrunk first (``reduce``) and only then turned
+upright and converted; and decodes run on a pool of ``IMAGE_CONCURRENCY`` threads shared by
+the whole process, so peak memory is that many worst-case decodes however many uploads
+arrive at once.
 
 Files are content-addressed: ``<sha256 of the WebP bytes>.webp`` under ``DATA_DIR/photos``,
 written atomically (temporary file, fsync, rename). Two users with identical output share one
@@ -18,19 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import hashlib
 import io
 import logging
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from PIL import Image, ImageCms, ImageOps
 
+from stridegraph.config import Settings
 from stridegraph.db import photos as photo_rows
 from stridegraph.db.models import User
 from stridegraph.domain import users as users_domain
@@ -119,18 +131,46 @@ def _to_srgb(image: Image.Image, mode: str) -> Image.Image:
     return image.convert(mode)
 
 
+# Modes Pillow resizes with a real filter; others (palette, bilevel, 16-bit, ...) are
+# converted first (at most 4 bytes a pixel, no worse than an RGBA original).
+_RESIZABLE = frozenset({"RGB", "RGBA", "L", "LA", "CMYK"})
+# reduce() by whole factors until within this factor of the target, then LANCZOS: at 3 the
+# result is indistinguishable from LANCZOS on the full image (Pillow's documentation).
+REDUCING_GAP = 3.0
+
+
+def _open_checked(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
+    """Open (header only) and refuse a wrong format or too many pixels before decoding."""
+    image = Image.open(io.BytesIO(data), formats=[image_format])
+    width, height = image.size
+    if image.format != image_format or width < 1 or height < 1:
+        image.close()
+        raise _unsupported()
+    if width * height > max_pixels:
+        image.close()
+        raise _unsupported("The image has too many pixels.")
+    return image
+
+
 def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
-    """Decode one frame, upright, in RGB(A), refusing oversized canvases before decoding."""
-    with Image.open(io.BytesIO(data), formats=[image_format]) as image:
-        if image.format != image_format:
-            raise _unsupported()
-        width, height = image.size
-        if width < 1 or height < 1 or width * height > max_pixels:
-            raise _unsupported("The image has too many pixels.")
-        image.draft(None, (MAX_SIDE, MAX_SIDE))  # JPEG: let the decoder scale down (cheap)
+    """Decode one frame, at most MAX_SIDE on the long side, upright, in RGB(A), refusing
+    oversized canvases before any pixel is decoded.
+
+    JPEG: the decoder itself scales down by 1/2..1/8 (``draft``), so the full-size bitmap
+    never exists. Others: the full bitmap is decoded once and shrunk in place (``reduce``
+    by whole factors, then LANCZOS); orientation and colour conversion only ever see the
+    small picture."""
+    with _open_checked(data, image_format, max_pixels) as image:
+        mode = "RGBA" if _has_alpha(image) else "RGB"
+        image.draft(None, (MAX_SIDE, MAX_SIDE))
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        return _to_srgb(upright, "RGBA" if _has_alpha(image) else "RGB")
+        small = image if image.mode in _RESIZABLE else image.convert(mode)  # keeps info
+        small.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        upright = ImageOps.exif_transpose(small)  # a new image, turned or not
+        if small is not image:
+            small.close()
+    with upright:
+        return _to_srgb(upright, mode)
 
 
 def process_image(data: bytes, *, max_pixels: int) -> ProcessedPhoto:
@@ -144,12 +184,13 @@ def process_image(data: bytes, *, max_pixels: int) -> ProcessedPhoto:
     if image_format is None:
         raise _unsupported()
     try:
-        image = _decode(data, image_format, max_pixels)
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
         # A brand-new image carries no info dict: nothing of the original's metadata remains.
-        clean = Image.frombytes(image.mode, image.size, image.tobytes())
-        out = io.BytesIO()
-        clean.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
+        with (
+            _decode(data, image_format, max_pixels) as image,
+            Image.frombytes(image.mode, image.size, image.tobytes()) as clean,
+        ):
+            out = io.BytesIO()
+            clean.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
     except DomainError:
         raise
     except Exception as exc:
@@ -157,6 +198,49 @@ def process_image(data: bytes, *, max_pixels: int) -> ProcessedPhoto:
         raise _unsupported() from None
     encoded = out.getvalue()
     return ProcessedPhoto(data=encoded, name=hashlib.sha256(encoded).hexdigest() + ".webp")
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _decoder_pool(size: int) -> ThreadPoolExecutor:
+    """The process's image threads (one pool per configured size, made on first use).
+    Uploads beyond ``size`` wait in its queue holding only their compressed bytes, so the
+    process never decodes more than ``size`` pictures at once."""
+    with _pools_lock:
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="stridegraph-image")
+        return pool
+
+
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``, or a no-op elsewhere. A decode frees tens of MB in many
+    blocks; glibc keeps freed heap memory in its per-thread arenas, so without a trim a
+    process that once decoded a large picture stays that large."""
+    with contextlib.suppress(OSError, AttributeError):
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+        return lambda: trim(0)
+    return lambda: None
+
+
+_trim = _malloc_trim()
+
+
+def _process_and_release(data: bytes, max_pixels: int) -> ProcessedPhoto:
+    try:
+        return process_image(data, max_pixels=max_pixels)
+    finally:
+        _trim()
+
+
+async def process_upload(settings: Settings, data: bytes) -> ProcessedPhoto:
+    """:func:`process_image` on the bounded image pool, off the event loop. A cancelled
+    request that is still queued never starts its decode."""
+    loop = asyncio.get_running_loop()
+    work = functools.partial(_process_and_release, data, settings.max_image_pixels)
+    return await loop.run_in_executor(_decoder_pool(settings.image_concurrency), work)
 
 
 # --------------------------------------------------------------------------- files (sync)
@@ -276,7 +360,7 @@ async def upload_my_photo(unit: Unit, *, viewer: Viewer | None, file: UploadSour
     viewer = _signed_in(viewer)
     settings = unit.settings
     data = await read_upload(file, limit=settings.max_upload_bytes)
-    photo = await asyncio.to_thread(process_image, data, max_pixels=settings.max_image_pixels)
+    photo = await process_upload(settings, data)
     await asyncio.to_thread(write_atomically, settings.photos_dir, photo.name, photo.data)
     user = await _locked_user(unit, viewer.user_id)
     discard_after_commit(unit, user=user)

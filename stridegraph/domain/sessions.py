@@ -79,28 +79,46 @@ async def refresh_session(unit: Unit, *, refresh_token: str) -> IssuedSession:
     """Exchange a refresh token for a new access and refresh token (rotation).
 
     The new refresh token lives ``REFRESH_TOKEN_TTL`` from now (a session stays open while it
-    is used at least that often). A rotated token presented again revokes the session; so
-    does nothing else: of two *concurrent* refreshes with the same token one wins and the
-    other is merely refused, since two tabs racing is likelier than theft at that instant.
+    is used at least that often). Of concurrent refreshes with the same token exactly one
+    wins (the rotation is a compare-and-swap on the current token) and the others are merely
+    refused, since two tabs racing is likelier than theft at that instant. A rotated token
+    presented again revokes the session, unless this request began within
+    ``REFRESH_REUSE_GRACE`` of the rotation: such a request raced the winner but reached the
+    database after the winner had committed, so it finds the token rotated, yet it is a loser
+    of the race, not a replay.
     """
+    presented_at = unit.now()  # before any database work: when the request began
     if not tokens.looks_like(refresh_token, tokens.REFRESH):
         raise invalid_token()
     digest = tokens.digest(unit.settings.secret_key, refresh_token)
     found = await session_rows.find_by_refresh_hash(unit.session, digest)
     if found is None:
-        await _revoke_if_rotated(unit, digest)
+        await _revoke_if_replayed(unit, digest, presented_at)
         raise invalid_token()
     row, user = found
-    now = unit.now()
-    if row.revoked_at is not None or row.refresh_expires_at <= now or not user.active:
+    if row.revoked_at is not None or row.refresh_expires_at <= presented_at or not user.active:
         raise invalid_token()
-    access, access_hash = tokens.issue(unit.settings.secret_key, tokens.ACCESS)
-    refresh, refresh_hash = tokens.issue(unit.settings.secret_key, tokens.REFRESH)
+    issued = await _rotate(unit, row.id, digest, presented_at)
+    if issued is None:  # a concurrent refresh rotated it first: a loser, refused
+        raise invalid_token()
+    return issued
+
+
+async def _rotate(
+    unit: Unit, session_id: int, old_digest: bytes, now: dt.datetime
+) -> IssuedSession | None:
+    """Swap in new tokens if the session still holds ``old_digest``; None if another
+    refresh got there first. The compare-and-swap UPDATE decides the race on both
+    databases: PostgreSQL re-checks the condition after the row lock, SQLite has one
+    writer at a time."""
+    secret = unit.settings.secret_key
+    access, access_hash = tokens.issue(secret, tokens.ACCESS)
+    refresh, refresh_hash = tokens.issue(secret, tokens.REFRESH)
     access_expires, refresh_expires = _expiries(unit, now)
     swapped = await session_rows.rotate(
         unit.session,
-        row.id,
-        old_refresh_hash=digest,
+        session_id,
+        old_refresh_hash=old_digest,
         access_hash=access_hash,
         access_expires_at=access_expires,
         refresh_hash=refresh_hash,
@@ -108,20 +126,28 @@ async def refresh_session(unit: Unit, *, refresh_token: str) -> IssuedSession:
         now=now,
     )
     if not swapped:
-        raise invalid_token()
-    session_rows.add_rotated(unit.session, digest, row.id, now)
+        return None
+    session_rows.add_rotated(unit.session, old_digest, session_id, now)
     await unit.session.flush()
-    fresh = await session_rows.get(unit.session, row.id)
+    fresh = await session_rows.get(unit.session, session_id)
     assert fresh is not None
     return IssuedSession(fresh, access, refresh, access_expires, refresh_expires)
 
 
-async def _revoke_if_rotated(unit: Unit, digest: bytes) -> None:
-    """A refresh token that was already exchanged is being replayed: someone holds a copy.
-    Revoke its session in a transaction of its own, since the answer (INVALID_TOKEN) rolls
-    the request back."""
+async def _revoke_if_replayed(unit: Unit, digest: bytes, presented_at: dt.datetime) -> None:
+    """A refresh token that was already exchanged is presented again. Within the reuse
+    grace of its rotation this request raced the winner (refused, nothing else); later,
+    someone holds a copy: revoke its session in a transaction of its own, since the answer
+    (INVALID_TOKEN) rolls the request back."""
     rotated = await session_rows.find_rotated(unit.session, digest)
     if rotated is None:
+        return
+    grace = dt.timedelta(seconds=unit.settings.refresh_reuse_grace_seconds)
+    if presented_at - rotated.rotated_at <= grace:
+        log.info(
+            "rotated refresh token presented within the reuse grace; refused",
+            extra={"session_id": rotated.session_id},
+        )
         return
     async with side_transaction(unit) as session:
         await session_rows.revoke(session, rotated.session_id, unit.now())

@@ -29,6 +29,7 @@ from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.cost import OneCostlyFieldPerOperation
+from stridegraph.graph.exposure import HideSuggestions, gateway_only_sdl
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
@@ -83,6 +84,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(ValidationCache, maxsize=512),
         AuthGuard,
     ]
+    if not settings.introspection:  # nor suggestions, nor the SDL (but for the gateway)
+        extensions += [HideSuggestions, gateway_only_sdl(settings.gateway_secret)]
     return Schema(
         query=Query,
         mutation=Mutation,
