@@ -94,23 +94,21 @@ class StrideGraphQL(GraphQL):
             )
             await response(scope, receive, send)
             return
-        async with self.services.sessions() as session:
-            unit = Unit(services=self.services, session=session)
-            context = Context(
-                request=request,
-                response=None,
-                unit=unit,
-                request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
-                client_address=scope.get("state", {}).get("client_address") or "unknown",
-            )
+        context = Context(
+            request=request,
+            response=None,
+            unit=Unit(services=self.services, session=self.services.sessions()),
+            request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            client_address=scope.get("state", {}).get("client_address") or "unknown",
+        )
+        try:
             await self._authenticate(request, context)
             try:
                 response = await self.run(request, context=context)  # type: ignore[call-overload]
             except HTTPException as exc:
                 response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-            finally:
-                if session.in_transaction():
-                    await unit.rollback()
+        finally:
+            await context.close()
         await response(scope, receive, send)
 
     async def _authenticate(self, request: Request, context: Context) -> None:

@@ -28,13 +28,11 @@ from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.paging import DEFAULT_FIRST, check_bounds
 from stridegraph.domain.scopes import USERS_READ
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import MAX_TEXT
 from stridegraph.domain.viewer import Viewer
-
-MAX_PAGE_SIZE = 100
-DEFAULT_FIRST = 20
 
 
 def is_listed(user: User) -> bool:
@@ -216,13 +214,6 @@ async def _list_filter(
     )
 
 
-def _check_size(value: int | None, field: str) -> None:
-    if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
-        raise DomainError.of(
-            ErrorCode.OUT_OF_RANGE, f"{field} must be between 0 and {MAX_PAGE_SIZE}.", field
-        )
-
-
 def encode_cursor(field: OrderField, value: Any, user_id: int) -> str:
     """An opaque cursor: the sort key's value as the database computed it, plus the id."""
     if isinstance(value, dt.datetime):
@@ -267,8 +258,8 @@ async def users_connection(
     ``hasPreviousPage`` when paging forwards (and ``hasNextPage`` backwards) is answered the
     way GitHub does: true when a cursor was given, without a second query."""
     order = order or UserOrder()
-    _check_size(first, "first")
-    _check_size(last, "last")
+    check_bounds("first", first)
+    check_bounds("last", last)
     if first is not None and last is not None:
         raise bad_input("Give first or last, not both.", "last")
     spec = await _list_filter(unit, viewer, filter)
@@ -312,12 +303,8 @@ async def users_page(
 ) -> UserPage:
     """Offset pagination, for UIs with numbered pages (``userPage``)."""
     order = order or UserOrder()
-    if page < 1:
-        raise DomainError.of(ErrorCode.OUT_OF_RANGE, "page starts at 1.", "page")
-    if not 1 <= per_page <= MAX_PAGE_SIZE:
-        raise DomainError.of(
-            ErrorCode.OUT_OF_RANGE, f"perPage must be between 1 and {MAX_PAGE_SIZE}.", "per_page"
-        )
+    check_bounds("page", page)
+    check_bounds("per_page", per_page)
     spec = await _list_filter(unit, viewer, filter)
     total = await user_rows.count_users(unit.session, spec)
     offset = (page - 1) * per_page

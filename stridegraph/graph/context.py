@@ -32,6 +32,10 @@ class Context:
 
         self.loaders = Loaders(self.unit)
 
+    async def close(self) -> None:
+        """End the request's unit of work (never raises; see :meth:`Unit.close`)."""
+        await self.unit.close()
+
     @property
     def services(self) -> Services:
         return self.unit.services

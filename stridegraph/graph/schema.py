@@ -29,6 +29,7 @@ from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
+from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.settings.mutations import SettingsMutations
@@ -80,6 +81,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(AddValidationRules, validation_rules(settings)),
         partial(ValidationCache, maxsize=512),
         AuthGuard,
+        ArgumentLimits,
     ]
     return Schema(
         query=Query,

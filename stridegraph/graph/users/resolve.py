@@ -6,22 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types import Info
 
 from stridegraph.domain.errors import DomainError
-from stridegraph.graph.errors import camel, run_query
+from stridegraph.graph.errors import bad_user_input, camel, run_query
 from stridegraph.graph.users.types import User
 
 T = TypeVar("T")
-
-
-def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
-    extensions: dict[str, Any] = {"code": "BAD_USER_INPUT", "reason": reason}
-    if field:
-        extensions["field"] = field
-    return GraphQLError(message, extensions=extensions)
 
 
 async def read(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
