@@ -121,6 +121,7 @@ class StrideGraphQL(GraphQL):
             return
         try:
             context.viewer = await context.unit.run(_resolve, token=token.strip())
+            context.bearer = token.strip()
             await context.unit.release()
         except Unauthenticated:
             context.auth_failure = "UNAUTHENTICATED"

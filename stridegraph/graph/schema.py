@@ -34,6 +34,7 @@ from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
+from stridegraph.graph.units import own_unit_per_mutation
 from stridegraph.graph.users.mutations import UserMutations
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
@@ -50,7 +51,7 @@ MUTATIONS: tuple[type, ...] = (
 TYPES: tuple[type, ...] = (User,)
 
 Query = merge_types("Query", QUERIES)
-Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+Mutation = own_unit_per_mutation(merge_types("Mutation", MUTATIONS)) if MUTATIONS else None
 
 
 class Schema(strawberry.federation.Schema):
