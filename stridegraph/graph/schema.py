@@ -28,6 +28,7 @@ from stridegraph.config import Settings
 from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
+from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
@@ -68,6 +69,7 @@ def validation_rules(settings: Settings) -> list[Any]:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    rules.append(NoForbiddenCharacters)
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return rules
