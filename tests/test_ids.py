@@ -26,6 +26,7 @@ NON_CANONICAL = [
     "\u00b2",
     "1_0",
     "",
+    "2147483648",
     "9223372036854775808",
 ]
 
@@ -36,7 +37,7 @@ def raw_gid(text: str) -> str:
 
 def test_row_ids_are_canonical_ascii_integers_in_64_bits() -> None:
     assert parse_row_id("1") == 1
-    assert parse_row_id("9223372036854775807") == 2**63 - 1
+    assert parse_row_id("2147483647") == 2**31 - 1  # PostgreSQL's integer keys
     for bad in NON_CANONICAL:
         assert parse_row_id(bad) is None, bad
 
@@ -112,7 +113,7 @@ async def test_the_canonical_id_still_works(gql: Any, alice: dict[str, Any]) -> 
     assert data == {"user": {"username": "alice"}, "node": {"id": to_global_id("User", 1)}}
 
 
-@pytest.mark.parametrize("spelling", [*NON_CANONICAL[:-2], "%C2%B2", "%D9%A1", "%00"])
+@pytest.mark.parametrize("spelling", [*(s for s in NON_CANONICAL if s), "%C2%B2", "%D9%A1", "%00"])
 async def test_photos_refuse_other_spellings(
     http: Any, alice: dict[str, Any], spelling: str
 ) -> None:

@@ -2,7 +2,7 @@
 
 Only the canonical spelling of an id is accepted: a positive integer in ASCII digits with no
 sign, leading zero or other Unicode digit (``01``, ``+1``, the Arabic-Indic, fullwidth or
-superscript one are not ``1``), within the 64-bit range of the databases' keys, and for a global id exactly the
+superscript one are not ``1``), within the range of the databases' keys (``domain.keys``), and for a global id exactly the
 base64 text we hand out (standard alphabet, padded). So one object has one id: caches,
 gateways and clients comparing ids as strings never see two spellings of one user, and no
 look-up ever reaches ``int()`` with a string it cannot convert.
@@ -14,7 +14,8 @@ import base64
 import binascii
 import re
 
-MAX_ROW_ID = 2**63 - 1
+from stridegraph.domain.keys import MAX_ROW_ID
+
 _CANONICAL = re.compile(r"[1-9][0-9]{0,18}")
 _MAX_GLOBAL_ID = 200  # characters; far beyond any type name and 19 digits
 
