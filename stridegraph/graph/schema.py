@@ -30,6 +30,7 @@ from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
+from stridegraph.graph.federation import CheckedEntities
 from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
@@ -55,7 +56,7 @@ Query = merge_types("Query", QUERIES)
 Mutation = own_unit_per_mutation(merge_types("Mutation", MUTATIONS)) if MUTATIONS else None
 
 
-class Schema(strawberry.federation.Schema):
+class Schema(CheckedEntities, strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error with its trace; MaskUnexpectedErrors already logs the
         unexpected ones (with the request id), and the rest are the client's business."""

@@ -54,7 +54,6 @@ async def visible_users_by_ids(info: Info, node_ids: Iterable[str]) -> list[User
 
 
 async def user_by_global_id(info: Info, global_id: str) -> User | None:
-    user_id = parse_user_id(global_id)
-    if user_id is None:
-        return None
+    """Federation ``_entities``: a malformed id is BAD_USER_INPUT, as for ``user(id:)``."""
+    user_id = require_user_id(global_id)
     return (await visible_users_by_ids(info, [str(user_id)]))[0]
