@@ -34,6 +34,7 @@ from stridegraph.graph.federation import CheckedEntities
 from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
+from stridegraph.graph.scalars import SCALAR_OVERRIDES
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
 from stridegraph.graph.units import own_unit_per_mutation
@@ -93,6 +94,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=TYPES,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         federation_version="2.11",
     )
 
