@@ -180,3 +180,23 @@ async def test_an_unprotected_multipart_request_is_a_graphql_error(http: Any) ->
     assert response.status_code == 400
     assert _code(response) == "BAD_REQUEST"
     assert "Apollo-Require-Preflight" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"query": "{ __typename }", "variables": "[1]"}, "BAD_REQUEST"),
+        ({"query": "{ __typename }", "variables": "{"}, "BAD_REQUEST"),
+        (
+            {"query": "{ __typename }", "variables": '{"v": ' + "[" * 5000 + "]" * 5000 + "}"},
+            "BAD_REQUEST",
+        ),
+        ({"query": "{ __typename }", "variables": '{"v": "a\\u0000"}'}, "BAD_USER_INPUT"),
+        ({"query": "{ __typename \x00 }"}, "BAD_USER_INPUT"),
+        ({"query": "mutation { logout { errors { code } } }"}, "BAD_REQUEST"),
+    ],
+)
+async def test_get_requests_get_the_same_edge(http: Any, params: dict[str, str], code: str) -> None:
+    response = await http.get("/graphql", params=params)
+    assert response.status_code == 400, response.text
+    assert _code(response) == code
