@@ -200,3 +200,9 @@ async def test_get_requests_get_the_same_edge(http: Any, params: dict[str, str],
     response = await http.get("/graphql", params=params)
     assert response.status_code == 400, response.text
     assert _code(response) == code
+
+
+async def test_a_document_that_does_not_validate_is_typed(gql: Any) -> None:
+    for query in ("{ nope }", "{ userByUsername(username: 5) { id } }"):
+        body = await gql.execute(query)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
