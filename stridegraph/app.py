@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +39,7 @@ from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
+from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, error_response
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
@@ -88,30 +89,27 @@ class StrideGraphQL(GraphQL):
             return
         request = Request(scope, receive=receive)
         if _unprotected_multipart(request):
-            response = PlainTextResponse(
+            refusal = BadRequest(
                 "Multipart requests need an Apollo-Require-Preflight or X-Apollo-Operation-Name "
-                "header (CSRF prevention).",
-                status_code=400,
+                "header (CSRF prevention)."
             )
-            await response(scope, receive, send)
+            await error_response(refusal)(scope, receive, send)
             return
-        async with self.services.sessions() as session:
-            unit = Unit(services=self.services, session=session)
-            context = Context(
-                request=request,
-                response=None,
-                unit=unit,
-                request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
-                client_address=scope.get("state", {}).get("client_address") or "unknown",
-            )
+        context = Context(
+            request=request,
+            response=None,
+            unit=Unit(services=self.services, session=self.services.sessions()),
+            request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            client_address=scope.get("state", {}).get("client_address") or "unknown",
+        )
+        try:
             await self._authenticate(request, context)
             try:
                 response = await self.run(request, context=context)  # type: ignore[call-overload]
             except HTTPException as exc:
-                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-            finally:
-                if session.in_transaction():
-                    await unit.rollback()
+                response = error_response(exc)
+        finally:
+            await context.close()
         await response(scope, receive, send)
 
     async def _authenticate(self, request: Request, context: Context) -> None:
@@ -124,6 +122,7 @@ class StrideGraphQL(GraphQL):
             return
         try:
             context.viewer = await context.unit.run(_resolve, token=token.strip())
+            context.bearer = token.strip()
             await context.unit.release()
         except Unauthenticated:
             context.auth_failure = "UNAUTHENTICATED"
@@ -131,6 +130,27 @@ class StrideGraphQL(GraphQL):
             if not _database_down(exc):
                 raise
             context.auth_failure = "SERVICE_UNAVAILABLE"
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json_object(data)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """Strawberry's parsing, then the edge checks of ``graph.edge``."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            check_request(item.query, item.operation_name, item.variables, item.extensions)
+        return data
+
+    async def parse_multipart(self, request: Any) -> dict[str, str]:
+        try:
+            return await super().parse_multipart(request)
+        except HTTPException:
+            raise
+        except (LookupError, TypeError, ValueError, AttributeError, RecursionError):
+            raise BadRequest(
+                "The multipart `map` must be an object from each file part's name to a list "
+                "of `variables.…` paths that exist in `operations`."
+            ) from None
 
     async def get_context(self, request: Any, response: Any) -> Any:  # pragma: no cover
         raise RuntimeError("the context is built in __call__")

@@ -28,13 +28,13 @@ from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.keys import MAX_ROW_ID
+from stridegraph.domain.paging import DEFAULT_FIRST, check_bounds
 from stridegraph.domain.scopes import USERS_READ
+from stridegraph.domain.text import has_forbidden_character
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import MAX_TEXT
 from stridegraph.domain.viewer import Viewer
-
-MAX_PAGE_SIZE = 100
-DEFAULT_FIRST = 20
 
 
 def is_listed(user: User) -> bool:
@@ -216,13 +216,6 @@ async def _list_filter(
     )
 
 
-def _check_size(value: int | None, field: str) -> None:
-    if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
-        raise DomainError.of(
-            ErrorCode.OUT_OF_RANGE, f"{field} must be between 0 and {MAX_PAGE_SIZE}.", field
-        )
-
-
 def encode_cursor(field: OrderField, value: Any, user_id: int) -> str:
     """An opaque cursor: the sort key's value as the database computed it, plus the id."""
     if isinstance(value, dt.datetime):
@@ -233,22 +226,45 @@ def encode_cursor(field: OrderField, value: Any, user_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+MAX_CURSOR_TEXT = 4 * MAX_TEXT  # a sort key is a stored username or name (at most MAX_TEXT)
+
+
 def decode_cursor(cursor: str, field: OrderField, name: str) -> user_rows.Keyset:
-    """The position a cursor names; INVALID when it is malformed or from another order."""
+    """The position a cursor names; INVALID when it is malformed or from another order.
+
+    Cursors are opaque but client-held, so a crafted one is checked like any input: the
+    id a possible row id, a timestamp with its offset (normalised to UTC, so every
+    database compares it alike), text without NUL or lone surrogates."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         kind, value, user_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if kind != field.value or not isinstance(user_id, int):
+        if (
+            kind != field.value
+            or not isinstance(user_id, int)
+            or isinstance(user_id, bool)
+            or not 0 < user_id <= MAX_ROW_ID
+        ):
             raise ValueError(kind)
-        if field is OrderField.CREATED_AT:
-            value = dt.datetime.fromisoformat(value)
-        elif field is OrderField.ACCESS_TYPE:
-            value = AccessType(value)
-        elif not isinstance(value, str):
-            raise ValueError(value)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        value = _cursor_key(field, value)
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise bad_input(f"{name} is not a cursor of this listing and order.", name) from None
     return user_rows.Keyset(value=value, id=user_id)
+
+
+def _cursor_key(field: OrderField, value: object) -> Any:
+    """The sort key a cursor holds, as the listing's SQL compares it; ValueError if wrong."""
+    if not isinstance(value, str) or len(value) > MAX_CURSOR_TEXT:
+        raise ValueError(value)
+    if field is OrderField.CREATED_AT:
+        moment = dt.datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(value)
+        return moment.astimezone(dt.UTC)
+    if field is OrderField.ACCESS_TYPE:
+        return AccessType(value)
+    if has_forbidden_character(value):
+        raise ValueError(value)
+    return value
 
 
 async def users_connection(
@@ -267,8 +283,8 @@ async def users_connection(
     ``hasPreviousPage`` when paging forwards (and ``hasNextPage`` backwards) is answered the
     way GitHub does: true when a cursor was given, without a second query."""
     order = order or UserOrder()
-    _check_size(first, "first")
-    _check_size(last, "last")
+    check_bounds("first", first)
+    check_bounds("last", last)
     if first is not None and last is not None:
         raise bad_input("Give first or last, not both.", "last")
     spec = await _list_filter(unit, viewer, filter)
@@ -312,12 +328,8 @@ async def users_page(
 ) -> UserPage:
     """Offset pagination, for UIs with numbered pages (``userPage``)."""
     order = order or UserOrder()
-    if page < 1:
-        raise DomainError.of(ErrorCode.OUT_OF_RANGE, "page starts at 1.", "page")
-    if not 1 <= per_page <= MAX_PAGE_SIZE:
-        raise DomainError.of(
-            ErrorCode.OUT_OF_RANGE, f"perPage must be between 1 and {MAX_PAGE_SIZE}.", "per_page"
-        )
+    check_bounds("page", page)
+    check_bounds("per_page", per_page)
     spec = await _list_filter(unit, viewer, filter)
     total = await user_rows.count_users(unit.session, spec)
     offset = (page - 1) * per_page

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.unit import Services, Unit
-from stridegraph.domain.viewer import Viewer
+from stridegraph.domain.viewer import Viewer, resolve_bearer
+from stridegraph.graph.permissions import unauthenticated
 
 if TYPE_CHECKING:
     from stridegraph.graph.loaders import Loaders
@@ -24,13 +26,40 @@ class Context:
     client_address: str
     viewer: Viewer | None = None
     auth_failure: str | None = None  # "UNAUTHENTICATED" or "SERVICE_UNAVAILABLE"
+    bearer: str | None = None  # the token ``viewer`` came from, to re-read it per mutation
     loaders: Loaders = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    mutations_begun: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        self._use(self.unit)
+
+    def _use(self, unit: Unit) -> None:
         from stridegraph.graph.loaders import Loaders
 
-        self.loaders = Loaders(self.unit)
+        self.unit = unit
+        self.loaders = Loaders(unit)
+
+    async def begin_mutation(self) -> None:
+        """Give the next root mutation a unit of its own, with the viewer read afresh
+        (see ``graph.units``); the first keeps the request's."""
+        self.mutations_begun += 1
+        if self.mutations_begun == 1:
+            return
+        await self.unit.close()
+        self._use(Unit(services=self.services, session=self.services.sessions()))
+        if self.bearer is None:
+            return
+        try:
+            self.viewer = await self.unit.run(_resolve, token=self.bearer)
+            await self.unit.release()
+        except Unauthenticated:
+            self.viewer = None
+            raise unauthenticated("The token is invalid, expired or revoked.") from None
+
+    async def close(self) -> None:
+        """End the request's unit of work (never raises; see :meth:`Unit.close`)."""
+        await self.unit.close()
 
     @property
     def services(self) -> Services:
@@ -39,3 +68,7 @@ class Context:
     @property
     def user_agent(self) -> str | None:
         return self.request.headers.get("user-agent")
+
+
+async def _resolve(unit: Unit, *, token: str) -> Viewer:
+    return await resolve_bearer(unit, token=token)

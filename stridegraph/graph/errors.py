@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Problem, Unauthenticated
@@ -24,6 +25,15 @@ class UserError:
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="For TOO_MANY_ATTEMPTS: seconds until a new try is counted."
     )
+
+
+def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
+    """A top-level error about an argument (or the request itself): BAD_USER_INPUT, with the
+    argument's name in ``extensions.field`` when there is one."""
+    extensions: dict[str, Any] = {"code": "BAD_USER_INPUT", "reason": reason}
+    if field:
+        extensions["field"] = field
+    return GraphQLError(message, extensions=extensions)
 
 
 def camel(name: str | None) -> str | None:

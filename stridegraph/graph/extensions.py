@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, get_operation_ast
+from graphql import FieldNode, GraphQLError, GraphQLSyntaxError, get_operation_ast
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
@@ -23,6 +23,7 @@ KNOWN_CODES = frozenset(
         "BAD_USER_INPUT",
         "SERVICE_UNAVAILABLE",
         "GRAPHQL_VALIDATION_FAILED",
+        "GRAPHQL_PARSE_FAILED",
     }
 )
 
@@ -105,6 +106,8 @@ class MaskUnexpectedErrors(SchemaExtension):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code")
+            if original is None and code is None and error.path is None:
+                return _refused_document(error)
             if original is None or code in KNOWN_CODES:
                 return error
             if error.path is None:  # a variable's value failed coercion (e.g. unknown enum)
@@ -130,3 +133,19 @@ class MaskUnexpectedErrors(SchemaExtension):
             path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         )
+
+
+def _refused_document(error: GraphQLError) -> GraphQLError:
+    """A document that does not parse or validate gets a code too (Apollo's names), so
+    every error a client sees is typed."""
+    syntax = isinstance(error, GraphQLSyntaxError)
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        extensions={
+            **(error.extensions or {}),
+            "code": "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED",
+        },
+    )

@@ -45,23 +45,19 @@ class Loaders:
         return self._visible_users
 
     async def _users(self, ids: Sequence[int]) -> list[User | None]:
-        async with self.unit.locked() as session:
-            found = await user_rows.get_many(session, ids)
+        found = await self.unit.with_session(user_rows.get_many, ids)
         return [found.get(i) for i in ids]
 
     async def _privacy(self, ids: Sequence[int]) -> list[PrivacySettings | None]:
-        async with self.unit.locked() as session:
-            found = await user_rows.privacy_for(session, ids)
+        found = await self.unit.with_session(user_rows.privacy_for, ids)
         return [found.get(i) for i in ids]
 
     async def _integrations(self, ids: Sequence[int]) -> list[Integrations | None]:
-        async with self.unit.locked() as session:
-            found = await user_rows.integrations_for(session, ids)
+        found = await self.unit.with_session(user_rows.integrations_for, ids)
         return [found.get(i) for i in ids]
 
     async def _external_auth_counts(self, ids: Sequence[int]) -> list[int]:
-        async with self.unit.locked() as session:
-            found = await user_rows.external_auth_counts(session, ids)
+        found = await self.unit.with_session(user_rows.external_auth_counts, ids)
         return [found.get(i, 0) for i in ids]
 
     def prime_users(self, users: Sequence[User]) -> None:

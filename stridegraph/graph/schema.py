@@ -29,12 +29,17 @@ from stridegraph.graph.account.mutations import AccountMutations
 from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.cost import OneCostlyFieldPerOperation
+from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.exposure import HideSuggestions, gateway_only_sdl
 from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
+from stridegraph.graph.federation import CheckedEntities
+from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
+from stridegraph.graph.scalars import SCALAR_OVERRIDES
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
+from stridegraph.graph.units import own_unit_per_mutation
 from stridegraph.graph.users.mutations import UserMutations
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
@@ -51,10 +56,10 @@ MUTATIONS: tuple[type, ...] = (
 TYPES: tuple[type, ...] = (User,)
 
 Query = merge_types("Query", QUERIES)
-Mutation = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+Mutation = own_unit_per_mutation(merge_types("Mutation", MUTATIONS)) if MUTATIONS else None
 
 
-class Schema(strawberry.federation.Schema):
+class Schema(CheckedEntities, strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Strawberry logs every error with its trace; MaskUnexpectedErrors already logs the
         unexpected ones (with the request id), and the rest are the client's business."""
@@ -68,6 +73,7 @@ def validation_rules(settings: Settings) -> list[Any]:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         OneCostlyFieldPerOperation,
+        NoForbiddenCharacters,
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -83,6 +89,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(AddValidationRules, validation_rules(settings)),
         partial(ValidationCache, maxsize=512),
         AuthGuard,
+        ArgumentLimits,
     ]
     if not settings.introspection:  # nor suggestions, nor the SDL (but for the gateway)
         extensions += [HideSuggestions, gateway_only_sdl(settings.gateway_secret)]
@@ -92,6 +99,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=TYPES,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         federation_version="2.11",
     )
 

@@ -11,6 +11,7 @@ from stridegraph.db import models
 from stridegraph.domain.api_tokens import parse_scopes
 from stridegraph.domain.login import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
+from stridegraph.graph import ids
 from stridegraph.graph.errors import UserError
 from stridegraph.graph.users.types import UserMe
 
@@ -22,13 +23,7 @@ def global_id(type_name: str, row_id: int) -> strawberry.ID:
 def parse_global_id(value: str, type_name: str) -> int | None:
     """The integer inside a global id of ``type_name``; None for anything else (a malformed
     id or one of another type is then simply NOT_FOUND)."""
-    try:
-        found_type, raw = relay.from_base64(value)
-    except Exception:
-        return None
-    if found_type != type_name or not raw.isdigit() or len(raw) > 18:
-        return None
-    return int(raw)
+    return ids.parse_global_id(value, type_name)
 
 
 @strawberry.type(description="A login session of the signed-in user (one device or browser).")

@@ -21,6 +21,7 @@ from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.unit import Services, Unit, open_unit
 from stridegraph.domain.viewer import Viewer, resolve_bearer
 from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.ids import parse_row_id
 from stridegraph.graph.users.resolve import parse_user_id
 
 log = logging.getLogger("stridegraph.photos")
@@ -34,10 +35,9 @@ _BASE_HEADERS = {
 
 
 def user_id_from_path(raw: str) -> int | None:
-    """The integer id from a path segment holding either the integer or the global id."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    return parse_user_id(raw)
+    """The integer id from a path segment holding either the integer or the global id, each
+    only in its canonical spelling (``graph.ids``)."""
+    return parse_row_id(raw) or parse_user_id(raw)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

@@ -19,6 +19,7 @@ from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.auth.types import ApiToken
 from stridegraph.graph.errors import run_query
+from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
 from stridegraph.graph.users.resolve import (
@@ -146,12 +147,14 @@ class UserQueries:
 
     @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        decoded = decode_global_id(id)
         try:
-            global_id = relay.GlobalID.from_id(id)
-            node_type = global_id.resolve_type(info)
+            if decoded is None:
+                raise ValueError(id)
+            node_type = relay.GlobalID(decoded[0], str(decoded[1])).resolve_type(info)
         except Exception:
             raise bad_user_input("id is not a global id of this API.", "id") from None
-        found = node_type.resolve_node(global_id.node_id, info=info, required=False)
+        found = node_type.resolve_node(str(decoded[1]), info=info, required=False)
         return await found if inspect.isawaitable(found) else found
 
     @strawberry.field(

@@ -6,22 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from graphql import GraphQLError
-from strawberry import relay
 from strawberry.types import Info
 
 from stridegraph.domain.errors import DomainError
-from stridegraph.graph.errors import camel, run_query
+from stridegraph.graph.errors import bad_user_input, camel, run_query
+from stridegraph.graph.ids import parse_global_id, parse_row_id
 from stridegraph.graph.users.types import User
 
 T = TypeVar("T")
-
-
-def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
-    extensions: dict[str, Any] = {"code": "BAD_USER_INPUT", "reason": reason}
-    if field:
-        extensions["field"] = field
-    return GraphQLError(message, extensions=extensions)
 
 
 async def read(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
@@ -35,14 +27,8 @@ async def read(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) ->
 
 
 def parse_user_id(global_id: str) -> int | None:
-    """The integer id inside a ``User`` global id, or None when it is not one."""
-    try:
-        type_name, raw = relay.from_base64(global_id)
-    except Exception:
-        return None
-    if type_name != "User" or not raw.isdigit() or len(raw) > 18:
-        return None
-    return int(raw)
+    """The integer id inside a canonical ``User`` global id, or None when it is not one."""
+    return parse_global_id(global_id, "User")
 
 
 def require_user_id(global_id: str, argument: str = "id") -> int:
@@ -58,7 +44,7 @@ async def visible_users_by_ids(info: Info, node_ids: Iterable[str]) -> list[User
     every look-up of one request shares one SQL statement."""
     ctx = info.context
     loader = ctx.loaders.visible_users(ctx.viewer)
-    ids = [int(raw) if raw.isdigit() and len(raw) <= 18 else None for raw in node_ids]
+    ids = [parse_row_id(raw) for raw in node_ids]
     rows = await loader.load_many([i for i in ids if i is not None])
     found = {row.id: row for row in rows if row is not None}
     public_url = ctx.services.settings.public_url
@@ -68,7 +54,6 @@ async def visible_users_by_ids(info: Info, node_ids: Iterable[str]) -> list[User
 
 
 async def user_by_global_id(info: Info, global_id: str) -> User | None:
-    user_id = parse_user_id(global_id)
-    if user_id is None:
-        return None
+    """Federation ``_entities``: a malformed id is BAD_USER_INPUT, as for ``user(id:)``."""
+    user_id = require_user_id(global_id)
     return (await visible_users_by_ids(info, [str(user_id)]))[0]
