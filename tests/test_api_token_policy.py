@@ -110,12 +110,14 @@ async def test_an_expiry_and_never_together_are_invalid(gql, services, db, clock
         "0001-01-01T00:00:00+14:00",  # before the first
     ],
 )
-async def test_an_expiry_without_a_utc_form_is_invalid(value, gql, services, db, clock):
+async def test_an_expiry_without_a_utc_form_is_bad_input(value, gql, services, db, clock):
     session = await session_of(services)
     body = await gql.execute(CREATE, {"expiresAt": value}, token=session)
-    assert "errors" not in body, body  # a payload error, not a top-level one (nor a 500)
-    payload = body["data"]["createApiToken"]
-    assert [(e["field"], e["code"]) for e in payload["errors"]] == [("expiresAt", "INVALID")]
+    # an argument no DateTime can hold: refused while coercing, before execution (not a 500)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert "$expiresAt" in error["message"]
+    assert body["data"] is None
     assert await stored(db) == []
 
 
