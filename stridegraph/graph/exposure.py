@@ -21,6 +21,8 @@ from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
+from stridegraph.graph.extensions import ErrorRewriter
+
 GATEWAY_HEADER = "x-gateway-secret"
 SDL_FIELD = "_service"
 # graphql-core appends " Did you mean 'a', 'b' or 'c'?" (also "... the enum value 'X'?").
@@ -31,17 +33,12 @@ def strip_suggestions(message: str) -> str:
     return _SUGGESTION.sub("", message)
 
 
-class HideSuggestions(SchemaExtension):
+class HideSuggestions(ErrorRewriter):
     """Remove "Did you mean …?" from every error of the result (validation, variable
     coercion, execution). Registered only when introspection is off."""
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None) if result is not None else None
-        if not errors:
-            return
-        result.errors = [_without_suggestion(error) for error in errors]  # type: ignore[union-attr]
+    def rewrite(self, error: GraphQLError) -> GraphQLError:
+        return _without_suggestion(error)
 
 
 def _without_suggestion(error: GraphQLError) -> GraphQLError:

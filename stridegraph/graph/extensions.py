@@ -88,10 +88,10 @@ class AuthGuard(SchemaExtension):
         yield
 
 
-class MaskUnexpectedErrors(SchemaExtension):
-    """Errors we raised on purpose (they carry a known ``extensions.code``) and GraphQL
-    validation errors pass; anything else becomes ``Internal server error`` with the request
-    id, and its trace goes to the log under the same id."""
+class ErrorRewriter(SchemaExtension):
+    """Base for extensions that map every error of the finished result through
+    :meth:`rewrite` (masking, stripping suggestions): one place that knows where the
+    errors live and that a result may have none."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -99,8 +99,20 @@ class MaskUnexpectedErrors(SchemaExtension):
         errors = getattr(result, "errors", None) if result is not None else None
         if not errors:
             return
+        result.errors = [self.rewrite(error) for error in errors]  # type: ignore[union-attr]
+
+    def rewrite(self, error: GraphQLError) -> GraphQLError:
+        raise NotImplementedError
+
+
+class MaskUnexpectedErrors(ErrorRewriter):
+    """Errors we raised on purpose (they carry a known ``extensions.code``) and GraphQL
+    validation errors pass; anything else becomes ``Internal server error`` with the request
+    id, and its trace goes to the log under the same id."""
+
+    def rewrite(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)
-        result.errors = [self._mask(error, request_id) for error in errors]  # type: ignore[union-attr]
+        return self._mask(error, request_id)
 
     def _mask(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         original = error.original_error
