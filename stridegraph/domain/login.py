@@ -85,11 +85,14 @@ async def login(
     identifier = username.strip()
     user = await find_user(unit, identifier)
     await unit.release()  # no connection held by the rate limiter or while queued for argon2
-    attempt = await ratelimit.begin_attempt(
-        unit, account_key=attempt_key(user, identifier), client_address=client_address
+    attempt, matches = await check_guess(
+        unit,
+        account_key=attempt_key(user, identifier),
+        client_address=client_address,
+        password_hash=user.password_hash if user is not None else None,
+        password=password,
     )
-    stored_hash = user.password_hash if user is not None else None
-    if not await unit.services.passwords.verify(stored_hash, password) or user is None:
+    if not matches or user is None:
         raise invalid_credentials()
     if user.mfa_enabled:  # the count resets only once the MFA code is right too
         await ratelimit.released(unit, attempt=attempt)
@@ -103,6 +106,23 @@ async def login(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )
     return LoginResult(user=user, session=issued)
+
+
+async def check_guess(
+    unit: Unit, *, account_key: str, client_address: str, password_hash: str | None, password: str
+) -> tuple[ratelimit.Attempt, bool]:
+    """Check a password guess under the rate limits: a locked-out account or address is
+    refused before it queues for hashing, and the attempt is reserved (the exact count) only
+    once it holds its hashing slot. So a burst of correct logins from one address waits its
+    turn instead of counting as failures, while guesses that race still see each other."""
+    await ratelimit.refuse_if_locked(unit, account_key=account_key, client_address=client_address)
+
+    async def admit() -> ratelimit.Attempt:
+        return await ratelimit.begin_attempt(
+            unit, account_key=account_key, client_address=client_address
+        )
+
+    return await unit.services.passwords.verify_admitted(password_hash, password, admit=admit)
 
 
 async def check_can_sign_in(unit: Unit, user: User) -> None:

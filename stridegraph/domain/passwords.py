@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -138,6 +138,20 @@ class PasswordService:
         no password yet) still costs one full verification, so timing tells nothing.
         Always urgent: someone is waiting to sign in or to prove who they are."""
         return await self._run(True, self._verify_sync, password_hash, password)
+
+    async def verify_admitted(
+        self, password_hash: str | None, password: str, *, admit: Callable[[], Awaitable[T]]
+    ) -> tuple[T, bool]:
+        """``verify``, with ``admit()`` awaited once this check holds its hashing slot and
+        before any hashing: a rate limiter counts there, so requests still queued for a slot
+        are not yet attempts (a burst of correct logins is slowed by the queue, not refused),
+        while the checks that do run see each other. If ``admit`` raises, nothing is hashed."""
+        async with self._slots.slot(urgent=True):
+            admitted = await admit()
+            matches = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._verify_sync, password_hash, password
+            )
+            return admitted, matches
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:

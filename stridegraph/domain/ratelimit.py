@@ -12,7 +12,8 @@ account's count"); a wrong one simply leaves its row, which is the recorded fail
 
 These writes run in their own short transaction (:func:`side_transaction`) because they
 must survive the request's rollback: a failed login answers with an error, and errors roll
-the request back. Call :func:`begin_attempt` before the request writes anything of its own
+the request back. Call :func:`begin_attempt` just before the secret is checked (for a password, inside its
+hashing slot: ``login.check_guess``) and before the request writes anything of its own
 (on SQLite a second writer would wait for the first).
 
 Usage (login, changePassword, MFA codes)::
@@ -43,6 +44,7 @@ MAX_KEY = 250
 MAX_ADDRESS = 64
 #: The client address of rows that are not login attempts (``!action:…`` keys).
 NO_ADDRESS = "-"
+LOGIN_REFUSAL = "Too many failed attempts."
 #: At most one notice of a kind per address within this time (``first_in_cooldown``).
 NOTICE_COOLDOWN = dt.timedelta(minutes=15)
 
@@ -89,18 +91,46 @@ def _horizon(unit: Unit) -> dt.timedelta:
     return max(dt.timedelta(seconds=seconds), NOTICE_COOLDOWN)
 
 
+Limits = list[tuple[int, dict[str, str]]]
+
+
+async def _blocking_until(
+    unit: Unit,
+    *,
+    now: dt.datetime,
+    window: dt.timedelta,
+    limits: Limits,
+    exclude_id: int = 0,
+) -> dt.datetime | None:
+    """When the first of ``limits`` (how many rows, matching which column) that is reached
+    frees up again, or None when none is reached; ``exclude_id``'s row is not counted."""
+    blocking: list[dt.datetime] = []
+    async with unit.services.sessions() as session:
+        for n, where in limits:
+            found = await attempt_rows.nth_latest(
+                session, since=now - window, n=n, exclude_id=exclude_id, **where
+            )
+            if found is not None:
+                blocking.append(found)
+    return max(blocking) + window if blocking else None
+
+
+def _refusal(until: dt.datetime, now: dt.datetime, refusal: str) -> DomainError:
+    return too_many_attempts(max(1, math.ceil((until - now).total_seconds())), refusal)
+
+
 async def _reserve(
     unit: Unit,
     *,
     key: str,
     address: str,
     window_seconds: int,
-    limits: list[tuple[int, dict[str, str]]],
+    limits: Limits,
     refusal: str,
 ) -> int:
     """Commit one row, then count it with every other reservation; when any of ``limits``
-    (how many rows, matching which column) is reached, remove it again and raise
-    TOO_MANY_ATTEMPTS with the delay until the oldest counted row leaves the window."""
+    is reached, remove it again and raise TOO_MANY_ATTEMPTS with the delay until the
+    oldest counted row leaves the window."""
     now = unit.now()
     window = dt.timedelta(seconds=window_seconds)
     async with side_transaction(unit) as session:
@@ -108,38 +138,59 @@ async def _reserve(
         attempt_id = await attempt_rows.add(
             session, account_key=key, client_address=address, now=now
         )
-    blocking: list[dt.datetime] = []
-    async with unit.services.sessions() as session:
-        for n, where in limits:
-            found = await attempt_rows.nth_latest(
-                session, since=now - window, n=n, exclude_id=attempt_id, **where
-            )
-            if found is not None:
-                blocking.append(found)
-    if blocking:
+    until = await _blocking_until(
+        unit, now=now, window=window, limits=limits, exclude_id=attempt_id
+    )
+    if until is not None:
         async with side_transaction(unit) as session:
             await attempt_rows.delete_one(session, attempt_id)
-        until = max(blocking) + window
-        raise too_many_attempts(max(1, math.ceil((until - now).total_seconds())), refusal)
+        raise _refusal(until, now, refusal)
     return attempt_id
+
+
+def _login_limits(unit: Unit, key: str, address: str) -> Limits:
+    settings = unit.settings
+    return [
+        (settings.login_max_failures_account, {"account_key": key}),
+        (settings.login_max_failures_address, {"client_address": address}),
+    ]
+
+
+def _login_subjects(account_key: str, client_address: str) -> tuple[str, str]:
+    return account_key[:MAX_KEY], (client_address or "unknown")[:MAX_ADDRESS]
+
+
+async def refuse_if_locked(unit: Unit, *, account_key: str, client_address: str) -> None:
+    """Raise TOO_MANY_ATTEMPTS when the account or the address has already used up its
+    failures, without reserving anything: read-only, so a locked-out client is refused
+    before it queues for a hashing slot. The exact, race-free count is
+    :func:`begin_attempt`'s, once the check is about to run."""
+    key, address = _login_subjects(account_key, client_address)
+    now = unit.now()
+    window = dt.timedelta(seconds=unit.settings.login_window_seconds)
+    until = await _blocking_until(
+        unit, now=now, window=window, limits=_login_limits(unit, key, address)
+    )
+    if until is not None:
+        raise _refusal(until, now, LOGIN_REFUSAL)
 
 
 async def begin_attempt(unit: Unit, *, account_key: str, client_address: str) -> Attempt:
     """Reserve one attempt, or raise TOO_MANY_ATTEMPTS (with the retry delay) when the
-    account or the client address has used up its failures for the window."""
-    settings = unit.settings
-    key = account_key[:MAX_KEY]
-    address = (client_address or "unknown")[:MAX_ADDRESS]
+    account or the client address has used up its failures for the window.
+
+    Call it only when the secret is about to be checked (for a password: inside its hashing
+    slot, see ``PasswordService.verify_admitted``): every reservation counts until it is
+    settled, so reservations made long before the check would count correct logins still
+    waiting in a queue as failures."""
+    key, address = _login_subjects(account_key, client_address)
     attempt_id = await _reserve(
         unit,
         key=key,
         address=address,
-        window_seconds=settings.login_window_seconds,
-        limits=[
-            (settings.login_max_failures_account, {"account_key": key}),
-            (settings.login_max_failures_address, {"client_address": address}),
-        ],
-        refusal="Too many failed attempts.",
+        window_seconds=unit.settings.login_window_seconds,
+        limits=_login_limits(unit, key, address),
+        refusal=LOGIN_REFUSAL,
     )
     return Attempt(id=attempt_id, account_key=key)
 
