@@ -12,9 +12,9 @@ account's count"); a wrong one simply leaves its row, which is the recorded fail
 
 These writes run in their own short transaction (:func:`side_transaction`) because they
 must survive the request's rollback: a failed login answers with an error, and errors roll
-the request back. Call :func:`begin_attempt` just before the secret is checked (for a password, inside its
-hashing slot: ``login.check_guess``) and before the request writes anything of its own
-(on SQLite a second writer would wait for the first).
+the request back. Call :func:`begin_attempt` just before the secret is checked (for a
+password, inside its hashing slot: ``login.check_guess``) and before the request writes
+anything of its own (on SQLite a second writer would wait for the first).
 
 Usage (login, changePassword, MFA codes)::
 
