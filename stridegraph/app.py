@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -47,6 +47,8 @@ from stridegraph.metrics import Metrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
+#: The status recorded (never sent) for a request whose client went away first.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def client_address(scope: Scope, trusted: tuple[Any, ...]) -> str:
@@ -279,6 +281,14 @@ class RequestLogMiddleware:
                 status_code=413,
             )
             await response(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before we could answer: nobody to answer, nothing wrong
+            # with the server. 499 (nginx's "client closed request") in the log and metrics.
+            status = CLIENT_CLOSED_REQUEST
+            log.info(
+                "client_disconnected",
+                extra={"request_id": request_id, "path": scope.get("path")},
+            )
         except Exception:
             status = 500
             log.exception("unhandled error", extra={"request_id": request_id})
