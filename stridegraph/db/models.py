@@ -148,7 +148,12 @@ class User(Base):
         Index("uq_users_username_lower", func.lower(username), unique=True),
         Index("uq_users_email_key", "email_key", unique=True),
         Index("ix_users_access_type_active", "access_type", "active"),
-        Index("ix_users_created_at", "created_at"),
+        # One per sort order of the users listing, (sort key, id), so a keyset cursor's
+        # row-value comparison seeks the index (``db.users._beyond``).
+        Index("ix_users_keyset_username", func.lower(username), "id"),
+        Index("ix_users_keyset_name", func.lower(name), "id"),
+        Index("ix_users_keyset_created_at", "created_at", "id"),
+        Index("ix_users_keyset_access_type", "access_type", "id"),
         Index("ix_users_photo_path", "photo_path"),
         CheckConstraint("height IS NULL OR (height BETWEEN 1 AND 300)", name="height_range"),
         CheckConstraint(

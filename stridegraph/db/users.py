@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,10 +206,15 @@ def _search(text: str, *, email: bool) -> ColumnElement[bool]:
 
 
 def _beyond(key: ColumnElement[Any], at: Keyset, *, descending: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``at`` in the order (key, id) ascending, or descending."""
-    if descending:
-        return or_(key < at.value, and_(key == at.value, User.id < at.id))
-    return or_(key > at.value, and_(key == at.value, User.id > at.id))
+    """Rows strictly after ``at`` in the order (key, id) ascending, or descending.
+
+    A row-value comparison, not ``key > v OR (key = v AND id > i)``: PostgreSQL turns
+    ``(key, id) > (v, i)`` into one range over the matching ``(key, id)`` index
+    (``ix_users_keyset_*`` in ``models.User``) and seeks to the cursor; the OR form is only a filter, so
+    every page scanned its way there. SQLite has row values too (3.15+)."""
+    row = tuple_(key, User.id)
+    position = tuple_(literal(at.value, key.type), literal(at.id, User.id.type))
+    return row < position if descending else row > position
 
 
 async def count_users(session: AsyncSession, spec: UserListFilter) -> int:
