@@ -235,15 +235,52 @@ async def list_users(
 ) -> list[tuple[User, Any]]:
     """Users matching ``spec`` in (sort key, id) order, each with its sort key's value for
     cursors. Keyset bounds (``after``/``before``) make deep pages as cheap as the first."""
+    rows, _ = await list_users_counted(
+        session,
+        spec,
+        sort=sort,
+        descending=descending,
+        after=after,
+        before=before,
+        limit=limit,
+        offset=offset,
+        count_all=False,
+    )
+    return rows
+
+
+async def list_users_counted(
+    session: AsyncSession,
+    spec: UserListFilter,
+    *,
+    sort: str,
+    descending: bool,
+    after: Keyset | None = None,
+    before: Keyset | None = None,
+    limit: int,
+    offset: int = 0,
+    count_all: bool = True,
+) -> tuple[list[tuple[User, Any]], int | None]:
+    """:func:`list_users`, and with ``count_all`` also how many users match ``spec`` (all
+    pages), in the SAME statement: the count is an uncorrelated scalar subquery, which the
+    database runs once, so a listing with its total costs one round trip, not two. The
+    total is None when not asked for, or when the page came back empty (no row carried it:
+    :func:`count_users` answers then)."""
     key = SORT_KEYS[sort]
-    query = select(User, key.label("sort_key")).where(*_conditions(spec))
+    conditions = _conditions(spec)
+    columns: list[Any] = [User, key.label("sort_key")]
+    if count_all:
+        total = select(func.count()).select_from(User).where(*conditions).scalar_subquery()
+        columns.append(total.label("total"))
+    query = select(*columns).where(*conditions)
     if after is not None:
         query = query.where(_beyond(key, after, descending=descending))
     if before is not None:
         query = query.where(_beyond(key, before, descending=not descending))
     order = (key.desc(), User.id.desc()) if descending else (key.asc(), User.id.asc())
-    rows = await session.execute(query.order_by(*order).offset(offset).limit(limit))
-    return [(user, sort_key) for user, sort_key in rows]
+    result = (await session.execute(query.order_by(*order).offset(offset).limit(limit))).all()
+    counted = int(result[0][2]) if count_all and result else None
+    return [(row[0], row[1]) for row in result], counted
 
 
 # --------------------------------------------------------------------------- admins

@@ -169,6 +169,9 @@ class UserSlice:
     edges: list[UserEdge]
     has_next_page: bool
     has_previous_page: bool
+    #: How many users match the filter (all pages), when it was asked for and came with the
+    #: page; None otherwise (``count_users`` answers it then).
+    total_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -277,11 +280,13 @@ async def users_connection(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    with_total: bool = False,
 ) -> UserSlice:
     """A Relay page by keyset: ``first``/``after`` forwards, ``last``/``before`` backwards.
 
     ``hasPreviousPage`` when paging forwards (and ``hasNextPage`` backwards) is answered the
-    way GitHub does: true when a cursor was given, without a second query."""
+    way GitHub does: true when a cursor was given, without a second query. ``with_total``:
+    the caller will want ``totalCount``, so it is computed in the page's own statement."""
     order = order or UserOrder()
     check_bounds("first", first)
     check_bounds("last", last)
@@ -292,7 +297,7 @@ async def users_connection(
     before_key = decode_cursor(before, order.field, "before") if before else None
     backwards = last is not None
     size = last if last is not None else first if first is not None else DEFAULT_FIRST
-    rows = await user_rows.list_users(
+    rows, total = await user_rows.list_users_counted(
         unit.session,
         spec,
         sort=order.field.value,
@@ -300,15 +305,22 @@ async def users_connection(
         after=before_key if backwards else after_key,
         before=after_key if backwards else before_key,
         limit=size + 1,
+        count_all=with_total,
     )
+    if with_total and total is None and after_key is None and before_key is None:
+        total = 0  # an empty first page: nothing matches at all
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
     edges = [UserEdge(user, encode_cursor(order.field, key, user.id)) for user, key in rows]
     if backwards:
-        return UserSlice(edges, has_next_page=before is not None, has_previous_page=more)
-    return UserSlice(edges, has_next_page=more, has_previous_page=after is not None)
+        return UserSlice(
+            edges, has_next_page=before is not None, has_previous_page=more, total_count=total
+        )
+    return UserSlice(
+        edges, has_next_page=more, has_previous_page=after is not None, total_count=total
+    )
 
 
 async def count_users(unit: Unit, *, viewer: Viewer | None, filter: UserFilter | None) -> int:
@@ -331,18 +343,15 @@ async def users_page(
     check_bounds("page", page)
     check_bounds("per_page", per_page)
     spec = await _list_filter(unit, viewer, filter)
-    total = await user_rows.count_users(unit.session, spec)
     offset = (page - 1) * per_page
-    rows = (
-        await user_rows.list_users(
-            unit.session,
-            spec,
-            sort=order.field.value,
-            descending=order.descending,
-            limit=per_page,
-            offset=offset,
-        )
-        if offset < total
-        else []
+    rows, total = await user_rows.list_users_counted(
+        unit.session,
+        spec,
+        sort=order.field.value,
+        descending=order.descending,
+        limit=per_page,
+        offset=offset,
     )
+    if total is None:  # an empty page: nothing matches, or it lies past the last one
+        total = 0 if offset == 0 else await user_rows.count_users(unit.session, spec)
     return UserPage([user for user, _ in rows], total, page, per_page)

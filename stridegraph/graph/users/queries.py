@@ -21,6 +21,7 @@ from stridegraph.graph.auth.types import ApiToken
 from stridegraph.graph.errors import run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
+from stridegraph.graph.selection import selects
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
 from stridegraph.graph.users.resolve import (
     bad_user_input,
@@ -95,6 +96,7 @@ class UserQueries:
             after=after,
             last=last,
             before=before,
+            with_total=selects(info, "totalCount"),
         )
         public_url = info.context.services.settings.public_url
         edges = [
@@ -102,6 +104,8 @@ class UserQueries:
         ]
 
         async def count_total() -> int:
+            if page.total_count is not None:  # it came with the page
+                return page.total_count
             return await read(info, users_domain.count_users, viewer=viewer, filter=wanted)
 
         return UserConnection(
