@@ -31,7 +31,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 
 from stridegraph.config import Settings
-from stridegraph.db.engine import make_engine, make_session_factory
+from stridegraph.db.engine import is_dead_connection, make_engine, make_session_factory
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.mail import Mailer
@@ -425,16 +425,24 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     owns its engine."""
     engine = None
     if services is None:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         services = build_services(settings, engine)
-    metrics = Metrics()
+    bound = services.sessions.kw.get("bind")
+    metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.mailer.start()
+        services.usage.start(services.sessions)
         try:
             yield
         finally:
+            await services.usage.stop()  # writes the last-used times still pending
             await services.mailer.stop()
             if engine is not None:
                 services.passwords.close()
@@ -444,11 +452,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        try:
-            async with services.sessions() as session:
-                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
-        except Exception:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+        for attempt in (1, 2):  # a dead pooled connection is not a dead database
+            try:
+                async with services.sessions() as session:
+                    await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
+            except Exception as exc:
+                if attempt == 1 and is_dead_connection(exc):
+                    continue
+                return JSONResponse({"status": "unavailable"}, status_code=503)
+            break
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:

@@ -64,7 +64,11 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_body_bytes: int = 1024 * 1024
+    #: Pooled connections per worker kept open, extra ones opened under load, and how long
+    #: a request waits for one (seconds) before it fails with SERVICE_UNAVAILABLE.
     db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: int = 30
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -292,6 +296,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_tokens=_int(env, "MAX_TOKENS", 2000, minimum=50),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
+        db_pool_timeout_seconds=_bounded(env, "DB_POOL_TIMEOUT", 30, 1, 600),
         host=_get(env, "HOST") or "127.0.0.1",
         port=_port(env),
         workers=_int(env, "WORKERS", 1, minimum=1),

@@ -53,15 +53,6 @@ async def get_unrevoked_for_user(
     )
 
 
-async def touch(session: AsyncSession, token_id: int, now: dt.datetime) -> None:
-    await session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id)
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def revoke_for_user(session: AsyncSession, user_id: int, now: dt.datetime) -> int:
     """Revoke every unrevoked token of a user; returns how many."""
     result = await session.execute(

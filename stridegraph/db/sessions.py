@@ -141,12 +141,3 @@ async def list_live_for_user(
         .order_by(Session.last_used_at.desc(), Session.id.desc())
     )
     return list(rows)
-
-
-async def touch(session: AsyncSession, session_id: int, now: dt.datetime) -> None:
-    await session.execute(
-        update(Session)
-        .where(Session.id == session_id)
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )

@@ -11,6 +11,15 @@ error bubbles up; cancelling an ``AsyncSession`` call halfway leaves its connect
 Every session use therefore runs to completion in a task of its own
 (:func:`run_to_completion`) and only then lets the cancellation through, and
 :meth:`Unit.close` discards, never raises on, a connection that is broken anyway.
+
+Reads need no transaction. On PostgreSQL the reads of :meth:`Unit.run` and
+:meth:`Unit.with_session` run on a connection in autocommit mode, so asyncpg sends each
+statement alone: a ``me`` request is one round trip, not BEGIN, SELECT, COMMIT. Only
+:meth:`Unit.transaction` opens a real transaction (BEGIN..COMMIT); afterwards the unit reads
+in autocommit mode again. A read whose pooled connection turns out to be dead (the database
+restarted: there is no pre-ping, see ``db/engine.py``) is retried once on a fresh
+connection, as long as the unit has not written anything. SQLite is left as it was: its
+driver never wraps a read in a transaction anyway.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.config import Settings
+from stridegraph.db.engine import is_dead_connection
+from stridegraph.domain.usage import UsageRecorder
 
 if TYPE_CHECKING:
     from stridegraph.domain.crypto import SecretCipher
@@ -69,6 +80,8 @@ class Services:
     mailer: Mailer
     cipher: SecretCipher
     clock: Callable[[], dt.datetime] = utcnow
+    #: Credential last-used times, written out of band in batches (``domain/usage.py``).
+    usage: UsageRecorder = field(default_factory=UsageRecorder)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -93,6 +106,10 @@ class Unit:
     _after_commit: list[AfterCommit] = field(default_factory=list)
     _in_flight: set[asyncio.Future[Any]] = field(default_factory=set)
     _closed: bool = False
+    #: The session holds a connection in autocommit mode for reads (PostgreSQL).
+    _reading: bool = False
+    #: A transaction has run: from then on a failed read is not retried.
+    _wrote: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -105,6 +122,7 @@ class Unit:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
+        self._reading = False
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -122,10 +140,12 @@ class Unit:
         was written: that transaction belongs to the request and ends with it."""
         session = self.session
         if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            self._reading = False
             await session.commit()
 
     async def rollback(self) -> None:
         self._after_commit.clear()
+        self._reading = False
         await self.session.rollback()
 
     async def close(self) -> None:
@@ -161,20 +181,91 @@ class Unit:
         task.add_done_callback(self._in_flight.discard)
         return await run_to_completion(task)
 
+    def _autocommit_reads(self) -> bool:
+        bind = self.session.bind
+        return bind is not None and bind.dialect.name == "postgresql"
+
+    async def _begin_read(self) -> None:
+        """Give the session an autocommit connection unless it already holds one (or is in
+        a transaction, whose reads then belong to it). No round trip: asyncpg switches
+        modes on the client side."""
+        if self.session.in_transaction() or not self._autocommit_reads():
+            return
+        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        self._reading = True
+
+    async def _end_read(self) -> None:
+        """Hand the autocommit connection back so what follows begins a real transaction
+        (committing an autocommit "transaction" sends nothing)."""
+        if self._reading:
+            self._reading = False
+            if self.session.in_transaction():
+                await self.session.commit()
+
+    def _may_retry(self, exc: BaseException) -> bool:
+        session = self.session
+        return (
+            is_dead_connection(exc)
+            and not self._wrote
+            and not (session.new or session.dirty or session.deleted)
+        )
+
+    async def _drop_dead_connection(self) -> None:
+        """Forget the dead connection (SQLAlchemy has invalidated it already) while keeping
+        what was loaded: a rollback would expire every loaded object, and an expired
+        attribute cannot be loaded lazily under asyncio, so they are set aside and put
+        back unchanged."""
+        session = self.session
+        loaded = list(session.identity_map.values())
+        session.expunge_all()
+        self._reading = False
+        try:
+            await session.rollback()
+        except Exception:
+            log.warning("could not roll back a dead connection", exc_info=True)
+            with suppress(Exception):
+                await session.invalidate()
+        for obj in loaded:
+            session.add(obj)
+
+    async def _read(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work`` (reads only) in autocommit mode, once more on a fresh connection if the
+        pooled one was dead."""
+
+        async def attempt() -> T:
+            await self._begin_read()
+            return await work()
+
+        async def with_retry() -> T:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not self._may_retry(exc):
+                    raise
+                log.warning("database connection was dead; retrying the read on a fresh one")
+            await self._drop_dead_connection()
+            return await attempt()
+
+        return await self._exclusive(with_retry)
+
     async def with_session(
         self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
     ) -> T:
         """Run ``fn(session, *args, **kwargs)`` (a read from ``db``) under the request lock."""
-        return await self._exclusive(lambda: fn(self.session, *args, **kwargs))
+        return await self._read(lambda: fn(self.session, *args, **kwargs))
 
     async def run(self, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> Any:
         """Run a read-only domain function under the request lock."""
-        return await self._exclusive(lambda: fn(self, **kwargs))
+        return await self._read(lambda: fn(self, **kwargs))
 
     async def transaction(self, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> Any:
-        """Run a domain function as one transaction: commit on success, roll back on error."""
+        """Run a domain function as one transaction: commit on success, roll back on error.
+        Not retried on a dead connection: a domain function may have had effects of its own
+        (rate-limit reservations, hashing) that a second run would repeat."""
 
         async def work() -> Any:
+            await self._end_read()
+            self._wrote = True
             try:
                 result = await fn(self, **kwargs)
             except BaseException:

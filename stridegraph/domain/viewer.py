@@ -4,18 +4,18 @@ The lookup is one SQL statement that only matches live credentials (unrevoked, u
 and it runs on every request, so a revocation is honoured on the very next request on every
 worker. ``last_used_at`` is written only when the stored value is more than
 :data:`TOUCH_INTERVAL` old: a minute's precision is plenty for "last used", and it keeps the
-common request at that one statement instead of adding a write to each.
+common request at that one statement instead of adding a write to each. Even then the request
+does not write it: it notes the use in the process's :class:`UsageRecorder`, which writes
+batches out of band (``domain/usage.py``), so a request never needs a second connection.
+
+The lookup reads only what a viewer needs: never the password hash or the MFA secret
+(``db/models.py`` defers them and refuses to load them implicitly).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import sessions as session_rows
@@ -23,14 +23,10 @@ from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
 from stridegraph.domain import tokens
 from stridegraph.domain.errors import Unauthenticated
-from stridegraph.domain.ratelimit import side_transaction
 from stridegraph.domain.scopes import scopes_for
 from stridegraph.domain.unit import Unit
 
-log = logging.getLogger("stridegraph.viewer")
-
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
-Touch = Callable[[AsyncSession, int, dt.datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class Viewer:
 
 async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
     """The viewer for a session access token or personal API token, in one SQL statement
-    (plus, at most once a minute per credential, a write of its last-used time).
+    (and, at most once a minute per credential, a note of its use for the usage recorder).
 
     Raises :class:`Unauthenticated` for anything that is not a live token of an active
     account: a bad token is an error, never a silent fall-back to anonymous.
@@ -73,7 +69,7 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
             session, user = found
             if user.active:
                 if _stale(session.last_used_at, now):
-                    await _touch(unit, session_rows.touch, session.id)
+                    unit.services.usage.session_used(session.id, now)
                 return Viewer(
                     user=user,
                     scopes=scopes_for(user.access_type),
@@ -88,7 +84,7 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
             api_token, user = found_token
             if user.active:
                 if _stale(api_token.last_used_at, now):
-                    await _touch(unit, api_token_rows.touch, api_token.id)
+                    unit.services.usage.api_token_used(api_token.id, now)
                 allowed = scopes_for(user.access_type)
                 granted = frozenset(api_token.scopes.split()) & allowed
                 return Viewer(user=user, scopes=granted, api_token_id=api_token.id)
@@ -97,13 +93,3 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
 
 def _stale(last_used_at: dt.datetime | None, now: dt.datetime) -> bool:
     return last_used_at is None or now - last_used_at >= TOUCH_INTERVAL
-
-
-async def _touch(unit: Unit, write: Touch, row_id: int) -> None:
-    """Record the use in a transaction of its own, so read-only requests (which roll back)
-    keep it too. Bookkeeping only: a failure is logged and never fails the request."""
-    try:
-        async with side_transaction(unit) as session:
-            await write(session, row_id, unit.now())
-    except SQLAlchemyError:
-        log.warning("could not record credential use", exc_info=True)
