@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import undefer
 
 from stridegraph.app import create_app
 from stridegraph.config import Settings
@@ -67,7 +68,12 @@ def token_in(message: EmailMessage, path: str) -> str:
 
 async def read_user(db: Any, username: str) -> User | None:
     async with make_session_factory(db.engine)() as session:
-        return await session.scalar(select(User).where(User.username == username))
+        # the secrets are deferred on User (db/secrets.py): these tests look at them
+        return await session.scalar(
+            select(User)
+            .options(undefer(User.password_hash), undefer(User.mfa_secret))
+            .where(User.username == username)
+        )
 
 
 async def count_users(db: Any) -> int:

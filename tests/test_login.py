@@ -39,7 +39,7 @@ async def count(db, model, *where) -> int:
 
 async def read_user(db, user_id: int):
     async with db.engine.connect() as conn:
-        return (await conn.execute(select(User).where(User.id == user_id))).one()
+        return (await conn.execute(select(User.__table__).where(User.id == user_id))).one()
 
 
 def parse(value: str) -> dt.datetime:

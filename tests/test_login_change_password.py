@@ -27,7 +27,7 @@ async def works(gql, token) -> bool:
 
 async def stored(db, user_id):
     async with db.engine.connect() as conn:
-        user = (await conn.execute(select(User).where(User.id == user_id))).one()
+        user = (await conn.execute(select(User.__table__).where(User.id == user_id))).one()
         sessions = (await conn.execute(select(Session).order_by(Session.id))).all()
     return user.password_hash, [(s.id, s.revoked_at) for s in sessions]
 
@@ -51,7 +51,7 @@ async def test_change_password_keeps_this_session_and_ends_the_others(gql, servi
     assert await login_codes(gql, "alice", PASSWORD) == ["INVALID_CREDENTIALS"]
     assert await login_codes(gql, "alice", NEW) == []
     async with db.engine.connect() as conn:
-        row = (await conn.execute(select(User).where(User.id == user.id))).one()
+        row = (await conn.execute(select(User.__table__).where(User.id == user.id))).one()
     assert row.password_changed_at is not None and row.password_changed_at > user.created_at
 
 

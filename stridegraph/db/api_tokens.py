@@ -6,17 +6,25 @@ import datetime as dt
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from stridegraph.db.models import ApiToken, User
+
+#: What the viewer lookup reads of a personal API token (``domain/viewer.py``).
+VIEWER_TOKEN_COLUMNS = load_only(
+    ApiToken.id, ApiToken.user_id, ApiToken.scopes, ApiToken.last_used_at, raiseload=False
+)
 
 
 async def find_active_by_hash(
     session: AsyncSession, token_hash: bytes, now: dt.datetime
 ) -> tuple[ApiToken, User] | None:
-    """The live token with this hash and its user, in one statement."""
+    """The live token with this hash and its user, in one statement, reading only what a
+    viewer needs (not the token's hash; the user's secrets are deferred, ``db/secrets``)."""
     row = (
         await session.execute(
             select(ApiToken, User)
+            .options(VIEWER_TOKEN_COLUMNS)
             .join(User, User.id == ApiToken.user_id)
             .where(
                 ApiToken.token_hash == token_hash,

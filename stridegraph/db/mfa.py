@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import MfaBackupCode, OneTimeToken, User
+from stridegraph.db.secrets import WITH_MFA_SECRET
 
 
 def _changed(result: object) -> bool:
@@ -192,6 +193,7 @@ async def users_with_secrets(session: AsyncSession) -> list[User]:
     """Every user holding an MFA secret, active or pending (for key rotation)."""
     rows = await session.scalars(
         select(User)
+        .options(WITH_MFA_SECRET)
         .where(User.mfa_secret.is_not(None) | User.mfa_pending_secret.is_not(None))
         .order_by(User.id)
     )

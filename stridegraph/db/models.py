@@ -115,7 +115,10 @@ class User(Base):
     #: every lookup by address and the unique index use. NULL for an account that does not
     #: own its address (a sign-up with a taken address, see ``domain/signup.py``).
     email_key: Mapped[str | None] = mapped_column(String(EMAIL_KEY_LENGTH), nullable=True)
-    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: Deferred, and never loaded implicitly: read it through ``db/secrets.py``.
+    password_hash: Mapped[str | None] = mapped_column(
+        String(255), nullable=True, deferred=True, deferred_raiseload=True
+    )
     city: Mapped[str | None] = mapped_column(String(250), nullable=True)
     birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     preferred_language: Mapped[Language] = mapped_column(_enum(Language, 5), default=Language.US)
@@ -129,7 +132,10 @@ class User(Base):
     first_day_of_week: Mapped[WeekDay] = mapped_column(_enum(WeekDay), default=WeekDay.MONDAY)
     currency: Mapped[Currency] = mapped_column(_enum(Currency), default=Currency.EURO)
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    mfa_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Deferred, and never loaded implicitly: read it through ``db/secrets.py``.
+    mfa_secret: Mapped[str | None] = mapped_column(
+        Text, nullable=True, deferred=True, deferred_raiseload=True
+    )
     mfa_pending_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     mfa_last_used_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)

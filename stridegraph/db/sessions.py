@@ -8,17 +8,27 @@ from typing import Any, cast
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from stridegraph.db.models import RotatedRefreshToken, Session, User
+
+#: What the viewer lookup reads of a session (``domain/viewer.py``).
+VIEWER_SESSION_COLUMNS = load_only(
+    Session.id, Session.user_id, Session.created_at, Session.last_used_at, raiseload=False
+)
 
 
 async def find_active_by_access_hash(
     session: AsyncSession, access_hash: bytes, now: dt.datetime
 ) -> tuple[Session, User] | None:
-    """The live session holding this access token and its user, in one statement."""
+    """The live session holding this access token and its user, in one statement, reading
+    only what a viewer needs: of the session its id, owner and times (not its token hashes),
+    of the user the profile (its password hash and MFA secret are deferred, ``db/secrets``).
+    """
     row = (
         await session.execute(
             select(Session, User)
+            .options(VIEWER_SESSION_COLUMNS)
             .join(User, User.id == Session.user_id)
             .where(
                 Session.access_token_hash == access_hash,

@@ -20,6 +20,7 @@ from stridegraph.db.models import (
     ServerSettings,
     User,
 )
+from stridegraph.db.secrets import WITH_PASSWORD_HASH
 
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
@@ -31,14 +32,26 @@ async def get_many(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, 
     return {u.id: u for u in rows}
 
 
-async def get_by_username(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+async def get_by_username(
+    session: AsyncSession, username: str, *, with_password_hash: bool = False
+) -> User | None:
+    """The account by username, case-insensitively; ``with_password_hash`` also loads the
+    hash (deferred otherwise, ``db/secrets.py``) for a caller that checks a password."""
+    query = select(User).where(func.lower(User.username) == username.lower())
+    if with_password_hash:
+        query = query.options(WITH_PASSWORD_HASH)
+    return await session.scalar(query)
 
 
-async def get_by_email(session: AsyncSession, email: str) -> User | None:
+async def get_by_email(
+    session: AsyncSession, email: str, *, with_password_hash: bool = False
+) -> User | None:
     """The account that owns ``email`` (matched on its key; an account that merely stores
     the address without owning it, ``email_key`` NULL, is never found this way)."""
-    return await session.scalar(select(User).where(User.email_key == email_key(email)))
+    query = select(User).where(User.email_key == email_key(email))
+    if with_password_hash:
+        query = query.options(WITH_PASSWORD_HASH)
+    return await session.scalar(query)
 
 
 async def privacy_for(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, PrivacySettings]:

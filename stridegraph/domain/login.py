@@ -50,9 +50,9 @@ async def find_user(unit: Unit, identifier: str) -> User | None:
     not own it (``domain/signup.py``), so "not verified" by address would tell a fresh
     address from a taken one. Such accounts still sign in by username."""
     if "@" not in identifier:
-        return await user_rows.get_by_username(unit.session, identifier)
+        return await user_rows.get_by_username(unit.session, identifier, with_password_hash=True)
     settings = await get_settings(unit)  # read on both paths: same statements for everyone
-    user = await user_rows.get_by_email(unit.session, identifier)
+    user = await user_rows.get_by_email(unit.session, identifier, with_password_hash=True)
     if user is None or user.pending_admin_approval:
         return None
     if settings.signup_require_email_verification and not user.email_verified:

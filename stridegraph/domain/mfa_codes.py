@@ -17,6 +17,7 @@ import pyotp
 
 from stridegraph.db import mfa as mfa_rows
 from stridegraph.db.models import User
+from stridegraph.db.secrets import mfa_secret_of
 from stridegraph.domain import ratelimit, tokens
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.unit import Unit
@@ -89,7 +90,8 @@ def decrypt_secret(unit: Unit, ciphertext: str | None, user_id: int) -> str | No
 
 
 async def _accept_totp(unit: Unit, user: User, code: str) -> bool:
-    secret = decrypt_secret(unit, user.mfa_secret, user.id)
+    stored = await mfa_secret_of(unit.session, user.id)  # deferred on User
+    secret = decrypt_secret(unit, stored, user.id)
     steps = matching_steps(secret, code, unit.now()) if secret else []
     return bool(steps) and await mfa_rows.claim_step(unit.session, user.id, max(steps))
 

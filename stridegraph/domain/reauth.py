@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from stridegraph.db.models import User
+from stridegraph.db.secrets import password_hash_of
 from stridegraph.domain import mfa_codes, ratelimit
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.passwords import MAX_PASSWORD_LENGTH
@@ -79,8 +80,9 @@ async def require_recent_auth(
         unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
     if current_password is not None:
+        stored = await password_hash_of(unit.session, user.id)  # deferred on User
         await unit.release()  # no connection held while queued for argon2
-        if not await _password_is_right(unit, user, current_password):
+        if not await _password_is_right(unit, stored, current_password):
             raise DomainError.of(
                 ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", proof_field
             )
@@ -92,7 +94,7 @@ async def require_recent_auth(
     mfa_codes.reset_after_commit(unit, attempt, user)  # accepting the code wrote: reset later
 
 
-async def _password_is_right(unit: Unit, user: User, password: str) -> bool:
+async def _password_is_right(unit: Unit, stored: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD_LENGTH:  # never hash a megabyte to refuse it
         return False
-    return await unit.services.passwords.verify(user.password_hash, password)
+    return await unit.services.passwords.verify(stored, password)
