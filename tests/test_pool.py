@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from stridegraph.config import ConfigError, load_settings
 from stridegraph.db.models import Session
 from tests.conftest import server_env, start_server, stop_server
 from tests.helpers import login_token, make_user
@@ -69,3 +70,61 @@ async def test_a_burst_on_idle_sessions_does_not_stall_a_small_pool(
         assert len(times) == BURST
     finally:
         stop_server(server)
+
+
+async def test_noted_uses_are_written_in_one_statement_and_never_backwards(
+    services, db, sql_counter
+):
+    user = await make_user(services, "nell")
+    await login_token(services, user)
+    await login_token(services, user)
+    async with db.engine.connect() as conn:
+        ids = sorted((await conn.scalars(select(Session.id))).all())
+    base = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=5)
+    usage = services.usage
+    usage.session_used(ids[0], base)
+    usage.session_used(ids[0], base + dt.timedelta(seconds=30))  # the latest wins
+    usage.session_used(ids[0], base + dt.timedelta(seconds=10))
+    usage.session_used(ids[1], base)
+    assert usage.pending == 2
+    sql_counter.reset()
+    await usage.flush(services.sessions)
+    assert sql_counter.count == 1, sql_counter.statements  # one UPDATE for both sessions
+    assert usage.pending == 0
+
+    async def stored() -> dict[int, dt.datetime]:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(Session.id, Session.last_used_at))).all()
+        return {row.id: row.last_used_at for row in rows}
+
+    assert await stored() == {ids[0]: base + dt.timedelta(seconds=30), ids[1]: base}
+    usage.session_used(ids[0], base)  # older than what is stored (another worker's write)
+    await usage.flush(services.sessions)
+    assert (await stored())[ids[0]] == base + dt.timedelta(seconds=30)
+    sql_counter.reset()
+    await usage.flush(services.sessions)
+    assert sql_counter.count == 0  # nothing noted: nothing sent
+
+
+def test_pool_settings_are_read_and_checked(tmp_path):
+    env = {"STRIDEGRAPH_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(env)
+    assert (defaults.db_pool_size, defaults.db_max_overflow) == (10, 10)
+    assert defaults.db_pool_timeout_seconds == 30
+    chosen = load_settings(
+        {
+            **env,
+            "STRIDEGRAPH_DB_POOL_SIZE": "5",
+            "STRIDEGRAPH_DB_MAX_OVERFLOW": "0",
+            "STRIDEGRAPH_DB_POOL_TIMEOUT": "3",
+        }
+    )
+    assert (chosen.db_pool_size, chosen.db_max_overflow, chosen.db_pool_timeout_seconds) == (
+        5,
+        0,
+        3,
+    )
+    for name, value in (("DB_POOL_TIMEOUT", "0"), ("DB_MAX_OVERFLOW", "-1")):
+        with pytest.raises(ConfigError) as raised:
+            load_settings({**env, f"STRIDEGRAPH_{name}": value})
+        assert raised.value.variable == f"STRIDEGRAPH_{name}"
