@@ -11,8 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.config import Settings
+from stridegraph.db.models import User
+from stridegraph.db.round_trips import counter_for
+from stridegraph.domain.unit import Unit, open_unit
 from tests.conftest import LiveServer, server_env, start_server, stop_server
 from tests.helpers import PASSWORD, login_token, make_user
 
@@ -104,3 +109,48 @@ async def test_login_round_trips_are_pinned(server, services, backend):
 LOGIN_POSTGRESQL = {"statement": 10, "begin": 6, "commit": 4, "rollback": 2}
 #: pysqlite begins only before a write, and nothing goes over a network.
 LOGIN_SQLITE = {"statement": 10, "begin": 3, "commit": 3}
+
+
+async def test_reads_autocommit_and_only_transactions_begin(services, db, backend):
+    """Inside the unit of work: reads send their statement alone, ``Unit.transaction`` sends
+    BEGIN..COMMIT (or ROLLBACK on error), and reads after it are autocommit again."""
+    if backend != "postgresql":
+        pytest.skip("pysqlite never wraps a read in a transaction anyway")
+    user = await make_user(services, "tia")
+    counter = counter_for(db.engine)
+
+    async def read(unit: Unit) -> str | None:
+        return await unit.with_session(_name_of, user.id)
+
+    async def rename(unit: Unit, *, name: str, fail: bool = False) -> None:
+        await unit.session.execute(update(User).where(User.id == user.id).values(name=name))
+        if fail:
+            raise RuntimeError("after the write")
+
+    def spent(before: dict[str, int]) -> dict[str, int]:
+        after = counter.snapshot()
+        return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+    async with open_unit(services) as unit:
+        before = counter.snapshot()
+        assert await read(unit) == "Tia"
+        assert spent(before) == {"statement": 1}
+        before = counter.snapshot()
+        await unit.transaction(rename, name="Tea")
+        assert spent(before) == {"begin": 1, "statement": 1, "commit": 1}
+        before = counter.snapshot()
+        assert await read(unit) == "Tea"
+        assert spent(before) == {"statement": 1}
+        before = counter.snapshot()
+        with pytest.raises(RuntimeError):
+            await unit.transaction(rename, name="Toe", fail=True)
+        assert spent(before) == {"begin": 1, "statement": 1, "rollback": 1}
+        before = counter.snapshot()
+        assert await read(unit) == "Tea"  # rolled back
+        assert spent(before) == {"statement": 1}
+        before = counter.snapshot()
+    assert spent(before) == {}  # closing sends nothing
+
+
+async def _name_of(session: AsyncSession, user_id: int) -> str | None:
+    return await session.scalar(select(User.name).where(User.id == user_id))
