@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import datetime as dt
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stridegraph.db import outbox as outbox_rows
 
 
 class Metrics:
@@ -28,3 +33,32 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+
+
+class OutboxGauges:
+    """The mail outbox as operators watch it: rows per state and how long the oldest queued
+    mail has waited. Read at scrape time (one grouped statement over the state index), so
+    every replica reports the same shared numbers and nothing is counted per process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Gauge(
+            "stridegraph_mail_outbox",
+            "Outbox rows by state (queued, sending, sent, failed).",
+            ["state"],
+            registry=registry,
+        )
+        self.oldest_queued = Gauge(
+            "stridegraph_mail_oldest_queued_seconds",
+            "Age of the oldest queued mail (0 when none waits).",
+            registry=registry,
+        )
+
+    async def refresh(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            found = await outbox_rows.stats(session)
+        for state, count in found.counts.items():
+            self.rows.labels(state).set(count)
+        age = 0.0
+        if found.oldest_queued is not None:
+            age = max(0.0, (dt.datetime.now(dt.UTC) - found.oldest_queued).total_seconds())
+        self.oldest_queued.set(age)
