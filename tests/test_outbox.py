@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -170,7 +171,8 @@ async def test_the_row_is_committed_with_the_change_before_any_delivery(
         assert row.state in ("queued", "sending")
         assert row.recipient == "ann@example.com" and row.kind == "password_reset"
         assert row.body_text is not None and "/reset-password?token=" in row.body_text
-        assert re.fullmatch(r"<[0-9a-f]{32}@127\.0\.0\.1>", row.message_id)
+        host = urlsplit(settings.public_url).hostname
+        assert re.fullmatch(rf"<[0-9a-f]{{32}}@{re.escape(str(host))}>", row.message_id)
 
 
 # --------------------------------------------------------------------------- delivery
@@ -501,5 +503,5 @@ async def test_two_servers_on_one_postgresql_deliver_each_mail_once(
     found = await rows(db)
     assert len(found) == total
     assert message_ids(smtp) == Counter({r.message_id: 1 for r in found})
-    per_server = [s.log().count('"mail sent"') for s in servers]
+    per_server = [s.log().count('"msg": "mail sent"') for s in servers]
     assert sum(per_server) == total and all(n > 0 for n in per_server), per_server

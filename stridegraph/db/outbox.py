@@ -80,16 +80,21 @@ async def claim(
 ) -> list[Claimed]:
     """Mark up to ``limit`` due rows ``sending`` for ``claimer`` and return them; the caller
     commits at once so the claim is visible (and the locks released) before any SMTP."""
+    # A MATERIALIZED CTE, not a plain ``IN (subquery)``: PostgreSQL may plan that as a
+    # nested loop that rescans the subquery per row, and every rescan locks and returns new
+    # rows, so the LIMIT would bound nothing (seen on a fresh, unanalysed table).
     chosen = (
         select(OutboxMail.id)
         .where(_due(now))
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED")
     )
     result = await session.execute(
         update(OutboxMail)
-        .where(OutboxMail.id.in_(chosen), _due(now))
+        .where(OutboxMail.id.in_(select(chosen.c.id)), _due(now))
         .values(
             state="sending",
             attempts=OutboxMail.attempts + 1,
