@@ -25,8 +25,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from stridegraph.app import create_app
-from stridegraph.config import Settings
+from stridegraph.app import create_app, mailer_for
+from stridegraph.config import ConfigError, Settings, load_settings
 from stridegraph.db.engine import make_session_factory
 from stridegraph.db.models import OutboxMail, User
 from stridegraph.domain import password_reset
@@ -505,3 +505,29 @@ async def test_two_servers_on_one_postgresql_deliver_each_mail_once(
     assert message_ids(smtp) == Counter({r.message_id: 1 for r in found})
     per_server = [s.log().count('"msg": "mail sent"') for s in servers]
     assert sum(per_server) == total and all(n > 0 for n in per_server), per_server
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_delivery_settings_are_read_and_checked(tmp_path: Path) -> None:
+    base = {"STRIDEGRAPH_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert (defaults.mail_max_attempts, defaults.mail_backoff_base_seconds) == (8, 30.0)
+    assert (defaults.mail_lease_seconds, defaults.mail_poll_interval_seconds) == (120.0, 5.0)
+    tuned = load_settings({**base, **FAST, "STRIDEGRAPH_MAIL_CONCURRENCY": "2"})
+    mailer = mailer_for(tuned.with_(smtp_url="smtp://127.0.0.1:25"))
+    assert (mailer.max_attempts, mailer.base_delay, mailer.max_delay) == (1000, 0.2, 0.5)
+    assert (mailer.poll_interval, mailer.lease, mailer.workers) == (
+        0.2,
+        dt.timedelta(seconds=2),
+        2,
+    )
+    assert [mailer.backoff(n) for n in (1, 2, 3)] == [0.2, 0.4, 0.5]  # capped
+    for name, value in (
+        ("MAIL_BACKOFF_BASE", "soon"),
+        ("MAIL_LEASE", "0"),
+        ("MAIL_MAX_ATTEMPTS", "0"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, f"STRIDEGRAPH_{name}": value})
