@@ -251,7 +251,12 @@ class Mailer:
                     return
                 await self._deliver_row(row)
 
-        await asyncio.gather(*(one(row) for row in claimed))
+        outcomes = await asyncio.gather(*(one(row) for row in claimed), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                # recording the outcome failed (database): the row stays claimed until its
+                # lease ends, then it is tried again
+                log.warning("mail outcome not recorded", extra={"error": type(outcome).__name__})
         if untried:
             async with self._sessions() as session:
                 await outbox_rows.release(session, ids=untried, claimer=self.claimer)
