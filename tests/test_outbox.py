@@ -310,6 +310,32 @@ async def test_a_row_whose_lease_expired_is_claimed_again(
     assert len(smtp.messages) == 1
 
 
+async def test_a_row_whose_last_try_never_finished_is_given_up(
+    mail_on: Settings, db: Any, smtp: SmtpSink
+) -> None:
+    """A worker died during the last allowed try (perhaps because of that mail): once the
+    lease ran out the row is failed, not tried beyond the limit."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    async with make_session_factory(db.engine)() as session:
+        queue(session, Mail(to="u@example.com", subject="s", text="t"), public_url="http://h")
+        await session.flush()
+        await session.execute(
+            update(OutboxMail).values(
+                state="sending", attempts=3, claimed_by="dead", lease_until=past
+            )
+        )
+        await session.commit()
+    mailer = Mailer(smtp.url, "x <x@example.org>", max_attempts=3, poll_interval=0.1)
+    mailer.start(make_session_factory(db.engine))
+    try:
+        await mailer.drain()
+    finally:
+        await mailer.stop()
+    [row] = await rows(db)
+    assert (row.state, row.last_error, row.body_text) == ("failed", "LeaseExpired", None)
+    assert smtp.messages == []
+
+
 async def until_state(db: Any, recipient: str, state: str) -> bool:
     return any(r.recipient == recipient and r.state == state for r in await rows(db))
 

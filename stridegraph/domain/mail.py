@@ -200,7 +200,6 @@ class Mailer:
 
     async def _outbox_loop(self) -> None:
         while not self._stopping:
-            full = False
             try:
                 full = await self._outbox_round()
                 delay = 0.0 if full else await self._idle_delay()
@@ -274,6 +273,11 @@ class Mailer:
             id=str(row.id),
             message_id=row.message_id,
         )
+        if row.attempts > self.max_attempts:
+            # claimed again after its last try's lease ran out (the worker died sending it,
+            # maybe because of it): give up rather than try a poison message forever
+            await self._record_failure(mail, "LeaseExpired", give_up=True, attempts=row.attempts)
+            return
         try:
             await self._send(mail)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -281,25 +285,41 @@ class Mailer:
             code = getattr(exc, "code", None)
             error = type(exc).__name__ + (f" {code}" if code is not None else "")
             give_up = is_permanent(exc) or row.attempts >= self.max_attempts
-            retry_at = (
-                None
-                if give_up
-                else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.backoff(row.attempts))
+            await self._record_failure(mail, error, give_up=give_up, attempts=row.attempts)
+            return
+        except Exception as exc:
+            # not an SMTP problem (a message that cannot be built): retrying will not help.
+            # No log.exception: a trace could carry the message (and its link).
+            log.error(
+                "mail worker error",
+                extra={"mail_kind": mail.kind, "mail_id": mail.id, "error": type(exc).__name__},
             )
-            async with self._sessions() as session:
-                await outbox_rows.mark_attempt_failed(
-                    session, id=row.id, claimer=self.claimer, error=error, retry_at=retry_at
-                )
-                await session.commit()
-            if give_up:
-                self.failed += 1
-                log.error("mail given up", extra={"mail_kind": mail.kind, "mail_id": mail.id})
+            await self._record_failure(mail, type(exc).__name__, give_up=True, attempts=0)
             return
         async with self._sessions() as session:
             await outbox_rows.mark_sent(session, id=row.id, now=dt.datetime.now(dt.UTC))
             await session.commit()
         self.sent += 1
         log.info("mail sent", extra={"mail_kind": mail.kind, "mail_id": mail.id})
+
+    async def _record_failure(
+        self, mail: Mail, error: str, *, give_up: bool, attempts: int
+    ) -> None:
+        """Queue the row again after its backoff, or mark it failed."""
+        assert self._sessions is not None
+        retry_at = (
+            None
+            if give_up
+            else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.backoff(attempts))
+        )
+        async with self._sessions() as session:
+            await outbox_rows.mark_attempt_failed(
+                session, id=int(mail.id), claimer=self.claimer, error=error, retry_at=retry_at
+            )
+            await session.commit()
+        if give_up:
+            self.failed += 1
+            log.error("mail given up", extra={"mail_kind": mail.kind, "mail_id": mail.id})
 
     # ------------------------------------------------------------------ in memory
 
