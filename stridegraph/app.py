@@ -43,7 +43,7 @@ from stridegraph.graph.edge import BadRequest, check_request, decode_json_object
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
-from stridegraph.metrics import Metrics
+from stridegraph.metrics import Metrics, OutboxGauges
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
@@ -410,12 +410,25 @@ def _is_local_scrape(request: Request) -> bool:
     return loopback and not any(request.headers.get(name) for name in _FORWARDING_HEADERS)
 
 
+def mailer_for(settings: Settings) -> Mailer:
+    return Mailer(
+        settings.smtp_url,
+        settings.mail_from,
+        max_attempts=settings.mail_max_attempts,
+        base_delay=settings.mail_backoff_base_seconds,
+        max_delay=settings.mail_backoff_max_seconds,
+        workers=settings.mail_concurrency,
+        poll_interval=settings.mail_poll_interval_seconds,
+        lease=settings.mail_lease_seconds,
+    )
+
+
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     return Services(
         settings=settings,
         sessions=make_session_factory(engine),
         passwords=PasswordService(settings),
-        mailer=Mailer(settings.smtp_url, settings.mail_from),
+        mailer=mailer_for(settings),
         cipher=SecretCipher(settings.encryption_keys),
     )
 
@@ -434,10 +447,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         services = build_services(settings, engine)
     bound = services.sessions.kw.get("bind")
     metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))
+    outbox_gauges = OutboxGauges(metrics.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services.mailer.start()
+        services.mailer.start(services.sessions)  # the outbox loop, also mail from before
         services.usage.start(services.sessions)
         try:
             yield
@@ -467,6 +481,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         refusal = metrics_refusal(request, settings.metrics_token)
         if refusal is not None:
             return refusal
+        try:
+            await asyncio.wait_for(outbox_gauges.refresh(services.sessions), timeout=2)
+        except Exception as exc:  # the database is down: serve the rest, say so in the log
+            log.warning("outbox metrics unavailable", extra={"error": type(exc).__name__})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     view = StrideGraphQL(

@@ -39,6 +39,14 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
     mail_from: str = "stridegraph <no-reply@localhost>"
+    #: Outbox delivery: tries per mail, backoff ``base * 2 ** (n - 1)`` capped at ``max``
+    #: (seconds), idle poll (other replicas' mail), claim lease (must exceed the SMTP timeout).
+    mail_max_attempts: int = 8
+    mail_backoff_base_seconds: float = 30.0
+    mail_backoff_max_seconds: float = 3600.0
+    mail_poll_interval_seconds: float = 5.0
+    mail_lease_seconds: float = 120.0
+    mail_concurrency: int = 4
     cors_origins: tuple[str, ...] = ()
     introspection: bool = True
     graphiql: bool = True
@@ -115,6 +123,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(name, f"expected an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise ConfigError(name, f"must be at least {minimum}, got {raw}")
     return value
 
 
@@ -266,6 +287,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or "http://127.0.0.1:8000",
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
         mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
+        mail_max_attempts=_int(env, "MAIL_MAX_ATTEMPTS", 8, minimum=1),
+        mail_backoff_base_seconds=_float(env, "MAIL_BACKOFF_BASE", 30.0, minimum=0.01),
+        mail_backoff_max_seconds=_float(env, "MAIL_BACKOFF_MAX", 3600.0, minimum=0.01),
+        mail_poll_interval_seconds=_float(env, "MAIL_POLL_INTERVAL", 5.0, minimum=0.05),
+        mail_lease_seconds=_float(env, "MAIL_LEASE", 120.0, minimum=1.0),
+        mail_concurrency=_int(env, "MAIL_CONCURRENCY", 4, minimum=1),
         cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) if cors else (),
         # on by default only for the embedded SQLite default (development); never implicitly
         # in production

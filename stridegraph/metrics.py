@@ -3,13 +3,15 @@ database: round trips per kind and the connection pool)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from stridegraph.db import outbox as outbox_rows
 from stridegraph.db.round_trips import KINDS, counter_for
 
 
@@ -69,3 +71,32 @@ class DatabaseCollector(Collector):
             if name == "overflow":
                 value = max(0.0, value)  # QueuePool counts from -size while under it
             yield GaugeMetricFamily(f"stridegraph_db_pool_{name}", help_text, value=value)
+
+
+class OutboxGauges:
+    """The mail outbox as operators watch it: rows per state and how long the oldest queued
+    mail has waited. Read at scrape time (one grouped statement over the state index), so
+    every replica reports the same shared numbers and nothing is counted per process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Gauge(
+            "stridegraph_mail_outbox",
+            "Outbox rows by state (queued, sending, sent, failed).",
+            ["state"],
+            registry=registry,
+        )
+        self.oldest_queued = Gauge(
+            "stridegraph_mail_oldest_queued_seconds",
+            "Age of the oldest queued mail (0 when none waits).",
+            registry=registry,
+        )
+
+    async def refresh(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            found = await outbox_rows.stats(session)
+        for state, count in found.counts.items():
+            self.rows.labels(state).set(count)
+        age = 0.0
+        if found.oldest_queued is not None:
+            age = max(0.0, (dt.datetime.now(dt.UTC) - found.oldest_queued).total_seconds())
+        self.oldest_queued.set(age)

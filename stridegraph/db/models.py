@@ -347,3 +347,45 @@ class LoginAttempt(Base):
         Index("ix_login_attempts_address", "client_address", "created_at"),
         AUTOINCREMENT,
     )
+
+
+#: ``outbox.state`` values: a row is written ``queued``, claimed ``sending`` (with a lease),
+#: then ``sent``, or back to ``queued`` for a retry, or ``failed`` after the last attempt.
+OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+
+
+class OutboxMail(Base):
+    """One mail to send, written in the transaction of the change that causes it, so a
+    rolled-back change sends nothing and a crash after the commit loses nothing.
+
+    ``message_id`` is the ``Message-ID`` header of every attempt, so a retry after a crash is
+    recognisably the same mail. The bodies (they hold one-time links) are set to NULL once the
+    mail was delivered or given up; the metadata stays for operators and metrics.
+    ``lease_until`` bounds a claim: a worker that died mid-send leaves a row that is claimable
+    again once its lease ran out."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998))
+    body_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'sending', 'sent', 'failed')", name="state_known"),
+        # the claim (due queued rows, expired leases) and the metrics' GROUP BY state
+        Index("ix_outbox_state_due", "state", "next_attempt_at"),
+        AUTOINCREMENT,
+    )

@@ -1,9 +1,10 @@
-"""Mail the service sends about accounts, queued only once the transaction commits.
+"""Mail the service sends about accounts, written to the outbox in the request's transaction.
 
 Other domain modules call these; they build the message (language from the user's preferred
-language where a translation exists, English otherwise; links from PUBLIC_URL) and hand it to
-the mailer via ``unit.after_commit``, so a rolled-back request mails nothing and no response
-waits for SMTP. With mail disabled they do nothing.
+language where a translation exists, English otherwise; links from PUBLIC_URL) and add it to
+the outbox in the unit's transaction (``mail.queue``), so a rolled-back request mails nothing
+and a committed one loses nothing; after the commit the delivery loop is only woken, so no
+response waits for SMTP. With mail disabled they do nothing.
 
 Links point at the single-page app under PUBLIC_URL, which reads ``token`` from the query and
 calls the matching mutation:
@@ -23,7 +24,7 @@ from stridegraph.db.enums import Language, TokenPurpose
 from stridegraph.db.models import User
 from stridegraph.domain import mail_templates, ratelimit
 from stridegraph.domain import one_time_tokens as ott
-from stridegraph.domain.mail import Mail
+from stridegraph.domain.mail import Mail, queue
 from stridegraph.domain.unit import Unit
 
 VERIFY_EMAIL_PATH = "/verify-email"
@@ -48,8 +49,8 @@ def _send(
     language: Language | None,
     values: dict[str, str],
 ) -> None:
-    """Render now (inside the transaction, from the rows as they are) and enqueue after the
-    commit."""
+    """Render now (inside the transaction, from the rows as they are) and queue the mail in
+    that transaction; wake the delivery loop once it committed."""
     mailer = unit.services.mailer
     if not mailer.enabled:
         return
@@ -59,7 +60,9 @@ def _send(
         kind, language, {"site": site, "url": public_url, **values}, public_url=public_url
     )
     mail = Mail(to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, kind=kind)
-    unit.after_commit(lambda: mailer.enqueue(mail))
+    queue(unit.session, mail, public_url=public_url)
+    sessions = unit.services.sessions
+    unit.after_commit(lambda: mailer.wake(sessions))
 
 
 def _to_user(unit: Unit, user: User, kind: str, **values: str) -> None:
