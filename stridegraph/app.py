@@ -32,6 +32,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from stridegraph.config import Settings
 from stridegraph.db.engine import is_dead_connection, make_engine, make_session_factory
+from stridegraph.db.round_trips import spawn_background
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.mail import Mailer
@@ -482,7 +483,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         if refusal is not None:
             return refusal
         try:
-            await asyncio.wait_for(outbox_gauges.refresh(services.sessions), timeout=2)
+            refresh = spawn_background(outbox_gauges.refresh(services.sessions), name="gauges")
+            await asyncio.wait_for(refresh, timeout=2)
         except Exception as exc:  # the database is down: serve the rest, say so in the log
             log.warning("outbox metrics unavailable", extra={"error": type(exc).__name__})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

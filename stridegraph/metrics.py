@@ -51,15 +51,25 @@ class DatabaseCollector(Collector):
         self.round_trips = counter_for(engine)
 
     def collect(self) -> Iterator[Metric]:
-        trips = CounterMetricFamily(
-            "stridegraph_db_round_trips",
-            "Round trips to the database by kind (statement, begin, commit, rollback, ping).",
-            labels=["kind"],
-        )
-        counts = self.round_trips.snapshot()
-        for kind in KINDS:
-            trips.add_metric([kind], counts[kind])
-        yield trips
+        for family, help_text, origin in (
+            (
+                "stridegraph_db_round_trips",
+                "Round trips to the database made by requests, by kind (statement, begin, "
+                "commit, rollback, ping).",
+                "request",
+            ),
+            (
+                "stridegraph_db_background_round_trips",
+                "Round trips made by the server's own background work (mail outbox, "
+                "last-used writes, purge, metrics), by kind.",
+                "background",
+            ),
+        ):
+            trips = CounterMetricFamily(family, help_text, labels=["kind"])
+            counts = self.round_trips.snapshot(origin)
+            for kind in KINDS:
+                trips.add_metric([kind], counts[kind])
+            yield trips
         pool = self.engine.sync_engine.pool
         for name, help_text, read in (
             ("checked_out", "Pooled connections in use by a request.", "checkedout"),

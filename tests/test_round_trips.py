@@ -154,3 +154,18 @@ async def test_reads_autocommit_and_only_transactions_begin(services, db, backen
 
 async def _name_of(session: AsyncSession, user_id: int) -> str | None:
     return await session.scalar(select(User.name).where(User.id == user_id))
+
+
+BACKGROUND = re.compile(
+    r'^stridegraph_db_background_round_trips_total\{kind="statement"\} ([0-9.e+]+)$', re.M
+)
+
+
+async def test_background_work_is_counted_apart(server, backend):
+    """The scrape's outbox gauges read the database: counted as background, so a request's
+    budget above stays exact while the outbox loop and the scrape run alongside."""
+    first = httpx.get(f"{server.url}/metrics").text
+    requests_before = round_trips(server)
+    second = httpx.get(f"{server.url}/metrics").text
+    assert float(BACKGROUND.findall(second)[0]) > float(BACKGROUND.findall(first)[0])
+    assert round_trips(server) == requests_before

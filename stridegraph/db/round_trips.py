@@ -10,14 +10,21 @@ events are not counted as such: the driver connection's own transaction state de
 The figures are what ``/metrics`` shows as ``stridegraph_db_round_trips_total`` and what the
 tests and the bench use to hold a request to its round-trip budget. One counter per engine,
 installed once (:func:`counter_for`), read at scrape time; reading it touches no database.
+
+Work the server does on its own (the mail outbox loop, the batched last-used writes, the
+scheduled purge, the scrape's outbox gauges) is counted apart, as ``background``: started
+with :func:`spawn_background`, its statements never show up in a request's budget, so the
+request figures stay exact while that work runs alongside.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -25,27 +32,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolResetState
 
 KINDS = ("statement", "begin", "commit", "rollback", "ping")
+ORIGINS = ("request", "background")
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "stridegraph_round_trip_origin", default="request"
+)
+T = TypeVar("T")
+
+
+def spawn_background(work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+    """Run ``work`` in a task whose round trips count as ``background`` (the context is a
+    copy, so the caller's own statements keep their origin)."""
+    context = contextvars.copy_context()
+    context.run(_ORIGIN.set, "background")
+    return asyncio.get_running_loop().create_task(work, name=name, context=context)
 
 
 class RoundTrips:
-    """Totals by kind since the engine was created (monotonic, like a Prometheus counter)."""
+    """Totals by origin and kind since the engine was created (monotonic, like a Prometheus
+    counter)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(KINDS, 0)
+        self._counts = {origin: dict.fromkeys(KINDS, 0) for origin in ORIGINS}
 
     def add(self, kind: str, n: int = 1) -> None:
+        origin = _ORIGIN.get()
         with self._lock:
-            self._counts[kind] += n
+            self._counts[origin][kind] += n
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self, origin: str = "request") -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            return dict(self._counts[origin])
 
-    def total(self) -> int:
+    def total(self, origin: str = "request") -> int:
         with self._lock:
-            return sum(self._counts.values())
+            return sum(self._counts[origin].values())
 
 
 _COUNTERS: weakref.WeakKeyDictionary[Engine, RoundTrips] = weakref.WeakKeyDictionary()

@@ -44,6 +44,7 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.db import outbox as outbox_rows
+from stridegraph.db.round_trips import spawn_background
 
 log = logging.getLogger("stridegraph.mail")
 
@@ -185,9 +186,7 @@ class Mailer:
         if sessions is not None and self._sessions is None:
             self._sessions = sessions
         if self._sessions is not None and self._loop_task is None and not self._stopping:
-            self._loop_task = asyncio.get_running_loop().create_task(
-                self._outbox_loop(), name="mail-outbox"
-            )
+            self._loop_task = spawn_background(self._outbox_loop(), name="mail-outbox")
 
     def wake(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """A commit queued mail: deliver now rather than at the next poll."""
@@ -330,9 +329,8 @@ class Mailer:
             return
         self._queue.put_nowait(mail)
         if not self._tasks:
-            loop = asyncio.get_running_loop()
             self._tasks = [
-                loop.create_task(self._work(), name=f"mailer-{i}") for i in range(self.workers)
+                spawn_background(self._work(), name=f"mailer-{i}") for i in range(self.workers)
             ]
 
     async def drain(self, timeout: float = 10.0) -> None:

@@ -25,6 +25,7 @@ from contextlib import suppress
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.db import last_used
+from stridegraph.db.round_trips import spawn_background
 
 log = logging.getLogger("stridegraph.usage")
 
@@ -59,7 +60,7 @@ class UsageRecorder:
         """Flush every ``interval`` seconds in the background (idempotent)."""
         self._factory = factory
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="stridegraph-usage-flush")
+            self._task = spawn_background(self._loop(), name="stridegraph-usage-flush")
 
     async def stop(self) -> None:
         """Stop the background task and write what is pending."""
