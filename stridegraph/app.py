@@ -36,6 +36,7 @@ from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.mail import Mailer
 from stridegraph.domain.passwords import PasswordService
+from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
@@ -43,7 +44,7 @@ from stridegraph.graph.edge import BadRequest, check_request, decode_json_object
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
-from stridegraph.metrics import Metrics
+from stridegraph.metrics import Metrics, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
@@ -428,13 +429,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         services = build_services(settings, engine)
     metrics = Metrics()
+    purge_schedule = PurgeSchedule(services, on_purged=PurgeMetrics(metrics.registry).record)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.mailer.start()
+        purge_schedule.start()
         try:
             yield
         finally:
+            await purge_schedule.stop()
             await services.mailer.stop()
             if engine is not None:
                 services.passwords.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
@@ -28,3 +30,20 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+
+
+class PurgeMetrics:
+    """Rows the retention purge deleted, per table (kept apart from :class:`Metrics`: it is
+    fed only by the purge schedule, ``domain/retention.PurgeSchedule``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.purged = Counter(
+            "stridegraph_purged_rows",
+            "Rows deleted by the retention purge, by table.",
+            ["table"],
+            registry=registry,
+        )
+
+    def record(self, counts: Mapping[str, int]) -> None:
+        for table, count in counts.items():
+            self.purged.labels(table=table).inc(count)
