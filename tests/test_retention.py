@@ -266,12 +266,16 @@ async def test_lockout_still_refuses_after_a_purge(services: Services, gql: Any)
     for _ in range(services.settings.login_max_failures_account):
         body = await gql.data(LOGIN, {"u": "alice", "p": "wrong password"})
         assert [e["code"] for e in body["login"]["errors"]] == ["INVALID_CREDENTIALS"]
+    # two minutes on: far past the 1 s asked for, well inside the 15-minute login window
+    start = services.now()
+    soon = start + dt.timedelta(minutes=2)
+    services.clock = lambda: soon
     report = await retention.purge(services)
     assert report.counts["login_attempts"] == 0
     body = await gql.data(LOGIN, {"u": "alice", "p": PASSWORD})
     assert [e["code"] for e in body["login"]["errors"]] == ["TOO_MANY_ATTEMPTS"]
     # once past every window the rows go, and the account signs in again
-    later = services.now() + dt.timedelta(hours=1, minutes=1)
+    later = start + dt.timedelta(hours=1, minutes=1)
     services.clock = lambda: later
     report = await retention.purge(services)
     assert report.counts["login_attempts"] == services.settings.login_max_failures_account

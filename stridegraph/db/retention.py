@@ -24,6 +24,8 @@ from typing import cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
+    String,
     Table,
     TableClause,
     column,
@@ -44,6 +46,7 @@ from stridegraph.db.models import (
     OneTimeToken,
     RotatedRefreshToken,
     Session,
+    UtcDateTime,
 )
 
 
@@ -143,7 +146,10 @@ def api_tokens(*, cutoff: dt.datetime) -> PurgeRule:
     )
 
 
-_OUTBOX = table("outbox", column("id"), column("state"), column("sent_at"))
+#: The outbox's columns the rule reads (the model arrives with the outbox's migration).
+_OUTBOX = table(
+    "outbox", column("id", Integer), column("state", String), column("sent_at", UtcDateTime())
+)
 
 
 def outbox_sent(*, cutoff: dt.datetime) -> PurgeRule:
