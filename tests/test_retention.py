@@ -21,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from stridegraph.config import ConfigError, load_settings
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import (
     ApiToken,
@@ -371,3 +372,22 @@ async def test_the_server_purges_on_its_schedule(
     finally:
         stop_server(server)
     assert "retention purge failed" not in server.log()
+
+
+def test_retention_settings_are_read_and_checked(tmp_path: Path) -> None:
+    base = {"STRIDEGRAPH_DATA_DIR": str(tmp_path / "data")}
+    defaults = load_settings(base)
+    assert (defaults.purge_interval_seconds, defaults.purge_batch) == (3600, 1000)
+    assert defaults.retention_sessions_seconds == 7 * 24 * 3600
+    assert defaults.retention_tokens_seconds == 24 * 3600
+    assert defaults.retention_outbox_sent_seconds == 7 * 24 * 3600
+    given = load_settings(
+        {**base, "STRIDEGRAPH_PURGE_INTERVAL": "0", "STRIDEGRAPH_RETENTION_SESSIONS": "60"}
+    )
+    assert (given.purge_interval_seconds, given.retention_sessions_seconds) == (0, 60)
+    for name, value in (("PURGE_BATCH", "0"), ("RETENTION_TOKENS", "59"), ("PURGE_INTERVAL", "x")):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({**base, f"STRIDEGRAPH_{name}": value})
+        assert caught.value.variable == f"STRIDEGRAPH_{name}"
+    result = run_cli("purge", env={**base, "STRIDEGRAPH_PURGE_BATCH": "-1"})
+    assert result.returncode == 2 and "STRIDEGRAPH_PURGE_BATCH" in result.stderr
