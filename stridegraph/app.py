@@ -37,6 +37,7 @@ from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.mail import Mailer
 from stridegraph.domain.passwords import PasswordService
+from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
@@ -44,7 +45,7 @@ from stridegraph.graph.edge import BadRequest, check_request, decode_json_object
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
-from stridegraph.metrics import Metrics, OutboxGauges
+from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
@@ -449,14 +450,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     bound = services.sessions.kw.get("bind")
     metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))
     outbox_gauges = OutboxGauges(metrics.registry)
+    purge_schedule = PurgeSchedule(services, on_purged=PurgeMetrics(metrics.registry).record)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.mailer.start(services.sessions)  # the outbox loop, also mail from before
         services.usage.start(services.sessions)
+        purge_schedule.start()
         try:
             yield
         finally:
+            await purge_schedule.stop()
             await services.usage.stop()  # writes the last-used times still pending
             await services.mailer.stop()
             if engine is not None:

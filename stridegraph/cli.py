@@ -1,4 +1,4 @@
-"""The ``stridegraph`` command: serve, migrate, create-admin, export-schema.
+"""The ``stridegraph`` command: serve, migrate, create-admin, gc-photos, purge, export-schema.
 
 Start-up problems (bad configuration, unreachable database, unmigrated PostgreSQL) print one
 line to stderr and exit non-zero: 2 for configuration, 1 for the rest. No tracebacks.
@@ -9,10 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from stridegraph.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from stridegraph.domain.retention import PurgeReport
 
 
 class StartupError(Exception):
@@ -160,6 +165,31 @@ def cmd_gc_photos(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _purge(settings: Settings) -> PurgeReport:
+    from stridegraph.app import build_services
+    from stridegraph.db.engine import make_engine
+    from stridegraph.domain import retention
+
+    await _check_database(settings, migrate_sqlite=False)
+    engine = make_engine(settings.database_url)
+    services = build_services(settings, engine)
+    try:
+        return await retention.purge(services)
+    finally:
+        services.passwords.close()
+        await engine.dispose()
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """One retention round by hand (the server also runs it every ``PURGE_INTERVAL``):
+    prints the rows deleted per table as one JSON line; ``skipped`` when another replica
+    was purging at that moment."""
+    report = asyncio.run(_purge(settings))
+    line = {"purged": report.counts, "statements": report.statements, "skipped": report.skipped}
+    print(json.dumps(line, sort_keys=True))
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from stridegraph.graph.schema import export_sdl
 
@@ -188,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(handler=cmd_create_admin)
     sub.add_parser("gc-photos", help="delete photo files no user references").set_defaults(
         handler=cmd_gc_photos
+    )
+    sub.add_parser("purge", help="delete expired and spent rows now").set_defaults(
+        handler=cmd_purge
     )
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         handler=cmd_export_schema, no_config=True

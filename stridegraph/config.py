@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 PREFIX = "STRIDEGRAPH_"
@@ -88,6 +89,19 @@ class Settings:
     signup_max_per_address: int = 10
     reset_max_per_address: int = 10
     signup_window_seconds: int = 3600
+    # --- retention purge (domain/retention.py) ---
+    #: Seconds between purge rounds inside the server (jittered); 0 turns the schedule off.
+    purge_interval_seconds: int = 3600
+    #: At most this many rows per DELETE statement (each its own transaction).
+    purge_batch: int = 1000
+    retention_sessions_seconds: int = 7 * 24 * 3600
+    retention_tokens_seconds: int = 24 * 3600
+    retention_mfa_challenges_seconds: int = 3600
+    #: 0: the longest window the rate limits read; a larger value keeps rows longer, never
+    #: shorter (the policy takes the maximum).
+    retention_login_attempts_seconds: int = 0
+    retention_api_tokens_seconds: int = 30 * 24 * 3600
+    retention_outbox_sent_seconds: int = 7 * 24 * 3600
 
     @property
     def is_sqlite(self) -> bool:
@@ -334,4 +348,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway_secret=_secret(env, "GATEWAY_SECRET"),
         metrics_token=_secret(env, "METRICS_TOKEN"),
         body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
+        **_retention(env),
     )
+
+
+class _RetentionSettings(TypedDict):
+    purge_interval_seconds: int
+    purge_batch: int
+    retention_sessions_seconds: int
+    retention_tokens_seconds: int
+    retention_mfa_challenges_seconds: int
+    retention_login_attempts_seconds: int
+    retention_api_tokens_seconds: int
+    retention_outbox_sent_seconds: int
+
+
+def _retention(env: Mapping[str, str]) -> _RetentionSettings:
+    """The retention purge's settings (``STRIDEGRAPH_PURGE_*``, ``STRIDEGRAPH_RETENTION_*``).
+    Tokens are kept at least a minute after use or expiry: the resend cooldowns read the
+    newest token's issue time."""
+    day = 24 * 3600
+    return {
+        "purge_interval_seconds": _int(env, "PURGE_INTERVAL", 3600, minimum=0),
+        "purge_batch": _bounded(env, "PURGE_BATCH", 1000, 1, 100_000),
+        "retention_sessions_seconds": _int(env, "RETENTION_SESSIONS", 7 * day, minimum=0),
+        "retention_tokens_seconds": _int(env, "RETENTION_TOKENS", day, minimum=60),
+        "retention_mfa_challenges_seconds": _int(env, "RETENTION_MFA_CHALLENGES", 3600),
+        "retention_login_attempts_seconds": _int(env, "RETENTION_LOGIN_ATTEMPTS", 0),
+        "retention_api_tokens_seconds": _int(env, "RETENTION_API_TOKENS", 30 * day),
+        "retention_outbox_sent_seconds": _int(env, "RETENTION_OUTBOX_SENT", 7 * day),
+    }

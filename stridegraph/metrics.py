@@ -4,7 +4,7 @@ database: round trips per kind and the connection pool)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -110,3 +110,20 @@ class OutboxGauges:
         if found.oldest_queued is not None:
             age = max(0.0, (dt.datetime.now(dt.UTC) - found.oldest_queued).total_seconds())
         self.oldest_queued.set(age)
+
+
+class PurgeMetrics:
+    """Rows the retention purge deleted, per table (kept apart from :class:`Metrics`: it is
+    fed only by the purge schedule, ``domain/retention.PurgeSchedule``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.purged = Counter(
+            "stridegraph_purged_rows",
+            "Rows deleted by the retention purge, by table.",
+            ["table"],
+            registry=registry,
+        )
+
+    def record(self, counts: Mapping[str, int]) -> None:
+        for table, count in counts.items():
+            self.purged.labels(table=table).inc(count)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stridegraph.config import Settings
 from stridegraph.db import login_attempts as attempt_rows
 from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
@@ -84,11 +85,15 @@ async def side_transaction(unit: Unit) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _horizon(unit: Unit) -> dt.timedelta:
-    """How long any row can still count: the longest window of all the limits kept here."""
-    settings = unit.settings
+def horizon(settings: Settings) -> dt.timedelta:
+    """How long any row can still count: the longest window of all the limits kept here
+    (the retention purge never deletes a younger row)."""
     seconds = max(settings.login_window_seconds, settings.signup_window_seconds)
     return max(dt.timedelta(seconds=seconds), NOTICE_COOLDOWN)
+
+
+def _horizon(unit: Unit) -> dt.timedelta:
+    return horizon(unit.settings)
 
 
 Limits = list[tuple[int, dict[str, str]]]
