@@ -31,7 +31,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 
 from stridegraph.config import Settings
-from stridegraph.db.engine import is_dead_connection, make_engine, make_session_factory
+from stridegraph.db.engine import engine_for, is_dead_connection, make_session_factory
 from stridegraph.db.round_trips import spawn_background
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
@@ -440,12 +440,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     owns its engine."""
     engine = None
     if services is None:
-        engine = make_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout_seconds,
-        )
+        engine = engine_for(settings)
         services = build_services(settings, engine)
     bound = services.sessions.kw.get("bind")
     metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))

@@ -32,9 +32,9 @@ def _fail(message: str, code: int) -> int:
 async def _check_database(settings: Settings, *, migrate_sqlite: bool) -> None:
     """Make sure the database answers and is at the head revision (SQLite: migrate it)."""
     from stridegraph.db import migrate
-    from stridegraph.db.engine import make_engine
+    from stridegraph.db.engine import engine_for
 
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         try:
             current = await asyncio.wait_for(migrate.current_revision(engine), timeout=10)
@@ -104,13 +104,13 @@ async def _create_admin(
     settings: Settings, username: str, email: str, name: str, password: str
 ) -> None:
     from stridegraph.app import build_services
-    from stridegraph.db.engine import make_engine
+    from stridegraph.db.engine import engine_for
     from stridegraph.domain import accounts
     from stridegraph.domain.errors import DomainError
     from stridegraph.domain.unit import open_unit
 
     await _check_database(settings, migrate_sqlite=True)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     services = build_services(settings, engine)
     try:
         async with open_unit(services) as unit:
@@ -144,11 +144,11 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _gc_photos(settings: Settings) -> list[str]:
     from stridegraph.app import build_services
-    from stridegraph.db.engine import make_engine
+    from stridegraph.db.engine import engine_for
     from stridegraph.domain import photos
 
     await _check_database(settings, migrate_sqlite=False)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     services = build_services(settings, engine)
     try:
         return await photos.collect_garbage(services)
@@ -167,11 +167,11 @@ def cmd_gc_photos(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _purge(settings: Settings) -> PurgeReport:
     from stridegraph.app import build_services
-    from stridegraph.db.engine import make_engine
+    from stridegraph.db.engine import engine_for
     from stridegraph.domain import retention
 
     await _check_database(settings, migrate_sqlite=False)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     services = build_services(settings, engine)
     try:
         return await retention.purge(services)

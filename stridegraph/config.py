@@ -78,6 +78,9 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_seconds: int = 30
+    #: PgBouncer (or another pooler) in transaction mode sits in front of PostgreSQL: no
+    #: server-side prepared-statement cache, and reads inside a transaction (``db/engine.py``).
+    db_transaction_pooler: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -339,6 +342,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
         db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
         db_pool_timeout_seconds=_bounded(env, "DB_POOL_TIMEOUT", 30, 1, 600),
+        db_transaction_pooler=_bool(env, "DB_TRANSACTION_POOLER", False),
         host=_get(env, "HOST") or "127.0.0.1",
         port=_port(env),
         workers=_int(env, "WORKERS", 1, minimum=1),

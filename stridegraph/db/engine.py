@@ -6,10 +6,24 @@ connection found dead instead fails its statement; :func:`is_dead_connection` re
 that, SQLAlchemy then invalidates the whole pool (every older connection is replaced at its
 next checkout), and the unit of work retries a read once on a fresh connection
 (``domain/unit.py``).
+
+Behind a pooler in transaction mode (PgBouncer ``pool_mode = transaction``; setting
+``STRIDEGRAPH_DB_TRANSACTION_POOLER``) consecutive transactions of one client connection may
+run on different server connections. Two things then break and are switched off:
+
+- asyncpg's and SQLAlchemy's prepared-statement caches (a statement prepared on one server
+  connection is missing on the next: "prepared statement ... does not exist"); statements get
+  unique names and are prepared per use;
+- autocommit reads: SQLAlchemy's asyncpg dialect prepares and then executes a statement in
+  two protocol exchanges, which outside a transaction the pooler may send to two servers. So
+  reads run inside a transaction there (BEGIN and COMMIT travel with them: the price of the
+  pooler, two round trips per request more).
 """
 
 from __future__ import annotations
 
+import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +38,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from stridegraph.config import Settings
 from stridegraph.db.round_trips import counter_for
 
 
@@ -37,12 +52,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Engines that talk to PostgreSQL through a transaction-mode pooler.
+_BEHIND_POOLER: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _statement_name() -> str:
+    return f"__sg_{uuid.uuid4().hex}__"
+
+
+def reads_autocommit(bind: Any) -> bool:
+    """Whether a read may run in autocommit mode on ``bind`` (an engine or connection):
+    PostgreSQL, not behind a transaction-mode pooler (module docstring)."""
+    if bind is None or bind.dialect.name != "postgresql":
+        return False
+    engine = getattr(bind, "engine", bind)
+    return engine not in _BEHIND_POOLER
+
+
 def make_engine(
     database_url: str,
     *,
     pool_size: int = 10,
     max_overflow: int | None = None,
     pool_timeout: float = 30.0,
+    transaction_pooler: bool = False,
     echo: bool = False,
 ) -> AsyncEngine:
     """Create the async engine (with its round-trip counter, ``db/round_trips.py``); for
@@ -61,6 +94,13 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         counter_for(engine)
         return engine
+    connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
+    if transaction_pooler:
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _statement_name,
+        }
     engine = create_async_engine(
         url,
         echo=echo,
@@ -69,10 +109,23 @@ def make_engine(
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
-        connect_args={"timeout": 5, "command_timeout": 30},
+        connect_args=connect_args,
     )
+    if transaction_pooler:
+        _BEHIND_POOLER.add(engine.sync_engine)
     counter_for(engine)
     return engine
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine the settings describe: pool size, overflow, timeout and pooler mode."""
+    return make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        transaction_pooler=settings.db_transaction_pooler,
+    )
 
 
 def is_dead_connection(exc: BaseException) -> bool:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.config import Settings
-from stridegraph.db.engine import is_dead_connection
+from stridegraph.db.engine import is_dead_connection, reads_autocommit
 from stridegraph.domain.usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -182,8 +182,7 @@ class Unit:
         return await run_to_completion(task)
 
     def _autocommit_reads(self) -> bool:
-        bind = self.session.bind
-        return bind is not None and bind.dialect.name == "postgresql"
+        return reads_autocommit(self.session.bind)
 
     async def _begin_read(self) -> None:
         """Give the session an autocommit connection unless it already holds one (or is in

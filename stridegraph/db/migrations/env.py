@@ -53,7 +53,9 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    # pooler-safe statements always: a migration is rare, and so works behind PgBouncer too
+    url = config.get_main_option("sqlalchemy.url") or ""
+    engine = make_engine(url, transaction_pooler=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)
