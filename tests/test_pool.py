@@ -128,3 +128,25 @@ def test_pool_settings_are_read_and_checked(tmp_path):
         with pytest.raises(ConfigError) as raised:
             load_settings({**env, f"STRIDEGRAPH_{name}": value})
         assert raised.value.variable == f"STRIDEGRAPH_{name}"
+
+
+async def test_shutdown_writes_the_uses_still_pending(settings, services, db, tmp_path):
+    user = await make_user(services, "otto")
+    token = await login_token(services, user)
+    idle_since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+    async with db.engine.begin() as conn:
+        await conn.execute(update(Session).values(last_used_at=idle_since))
+    server = start_server(server_env(settings), tmp_path)
+    try:
+        response = httpx.post(
+            f"{server.url}/graphql",
+            json={"query": ME},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200 and not response.json().get("errors")
+    finally:
+        stop_server(server)  # well before the next periodic flush
+    assert "Application shutdown complete." in server.log(), server.log()
+    async with db.engine.connect() as conn:
+        stored = (await conn.scalars(select(Session.last_used_at))).one()
+    assert stored > idle_since + dt.timedelta(minutes=1)
