@@ -100,3 +100,11 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path, variable: str, value: s
     assert len(lines) == 1, result.stderr
     assert f"STRIDEGRAPH_{variable}" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_transaction_pooler_setting_defaults_off_and_parses() -> None:
+    base = {"STRIDEGRAPH_DATABASE_URL": "sqlite+aiosqlite:///:memory:"}
+    assert load_settings(base).db_transaction_pooler is False
+    assert load_settings(base | {"STRIDEGRAPH_DB_TRANSACTION_POOLER": "true"}).db_transaction_pooler
+    with pytest.raises(ConfigError):
+        load_settings(base | {"STRIDEGRAPH_DB_TRANSACTION_POOLER": "sometimes"})
