@@ -42,6 +42,7 @@ from contextlib import contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -56,7 +57,7 @@ from stridegraph.domain.users import OrderField, encode_cursor
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench password 2026"
 COUNTER = "stridegraph_db_round_trips_total"
 REQUESTS = "stridegraph_http_requests_total"
@@ -113,7 +114,7 @@ WORK_HELP = {
 @dataclasses.dataclass
 class Options:
     users: int
-    duration: float
+    duration: int
     connections: int
     login_connections: int
     rounds: int
@@ -122,13 +123,14 @@ class Options:
     only: list[str]
     output: Path | None
     quick: bool
-    warmup: float
+    warmup: int
+    postgres: str
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=None, help="users to seed (default 10000)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per run (10)")
+    parser.add_argument("--duration", type=int, default=None, help="whole seconds per run (10)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
     parser.add_argument(
         "--login-connections",
@@ -147,9 +149,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="where RESULTS.md goes (default bench/RESULTS.md; with --quick: not written)",
     )
     parser.add_argument(
+        "--postgres",
+        default=DEFAULT_POSTGRES,
+        help=f"a PostgreSQL DSN with CREATE DATABASE rights (default {DEFAULT_POSTGRES})",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 300 users, 1 round, 2 s runs, 1 worker, 4 login connections",
+        help="smoke test: 300 users, 1 round, 2 s runs, 1 worker, 2 login connections",
     )
     ns = parser.parse_args(argv)
     quick = bool(ns.quick)
@@ -168,24 +175,31 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         output = ROOT / "bench" / "RESULTS.md"
     return Options(
         users=users,
-        duration=ns.duration if ns.duration is not None else (2.0 if quick else 10.0),
+        duration=ns.duration if ns.duration is not None else (2 if quick else 10),
         connections=ns.connections,
-        login_connections=ns.login_connections or (4 if quick else ns.connections),
+        login_connections=ns.login_connections or (2 if quick else ns.connections),
         rounds=ns.rounds if ns.rounds is not None else (1 if quick else 3),
         threads=ns.threads,
         workers=workers,
         only=[w for w in WORK if w in only],
         output=output,
         quick=quick,
-        warmup=0.0 if quick else 2.0,
+        warmup=0 if quick else 2,
+        postgres=ns.postgres,
     )
 
 
 # ------------------------------------------------------------------------------ database
 
 
+#: The server the throwaway database is made on (``--postgres``), as a DSN of a database we
+#: may connect to for CREATE/DROP DATABASE.
+POSTGRES = [DEFAULT_POSTGRES]
+
+
 def pg_dsn(database: str) -> str:
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+    parts = urlsplit(POSTGRES[0].replace("+asyncpg", ""))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
 async def _admin_sql(sql: str) -> None:
@@ -609,7 +623,7 @@ class Run:
 
 
 def wrk_command(
-    app: App, item: str, data: Path, opts: Options, duration: float, connections: int
+    app: App, item: str, data: Path, opts: Options, duration: int, connections: int
 ) -> list[str]:
     script = "login.lua" if item == "login" else "token.lua"
     threads = min(opts.threads, connections)
@@ -651,10 +665,15 @@ def run_once(app: App, item: str, work: Path, seed: Seed, opts: Options, databas
     flood: subprocess.Popen[str] | None = None
     if item == "me_flood":
         flood_data = data_file(work, "me_flood_login", seed, opts)
-        lead = 0.5 if opts.quick else 1.0
+        lead = 0.5 if opts.quick else 1.0  # wrk takes whole seconds: the flood runs 1 or 2 s longer
         flood = subprocess.Popen(
             wrk_command(
-                app, "login", flood_data, opts, opts.duration + 2 * lead, opts.login_connections
+                app,
+                "login",
+                flood_data,
+                opts,
+                opts.duration + round(2 * lead),
+                opts.login_connections,
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -857,6 +876,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    POSTGRES[0] = opts.postgres
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -870,7 +890,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         throwaway_database() as db,
     ):
         work = Path(tmp)
-        url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{db}"
+        url = pg_dsn(db).replace("postgresql://", "postgresql+asyncpg://", 1)
         env = {
             "STRIDEGRAPH_DATABASE_URL": url,
             "STRIDEGRAPH_SECRET_KEY": secret_key,
@@ -882,13 +902,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             migrate.upgrade(url)
             password_hash = hash_password(env)
             seeded = asyncio.run(seed(db, secret_key, password_hash, opts.users))
-            print(f"seeded {opts.users:,} users in {time.monotonic() - t0:.1f} s", flush=True)
+            print(
+                f"migrated and seeded {opts.users:,} users in {time.monotonic() - t0:.1f} s",
+                flush=True,
+            )
             ceiling_env = {"BENCH_DSN": pg_dsn(db), "BENCH_SECRET_KEY": secret_key}
             apps = [start_stridegraph(env, w, work) for w in opts.workers]
             apps.append(start_ceiling(ceiling_env, work))
             for app in apps:
                 wait_healthy(app)
             check_answers(apps, opts.only, seeded)
+            print(f"servers up and answering alike at {time.monotonic() - t0:.1f} s", flush=True)
             if opts.warmup:
                 for app in apps:
                     warm = wrk_command(
@@ -911,7 +935,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         run = run_once(app, item, work, seeded, opts, db)
                         rows[item, app.label].runs.append(run)
                         print(
-                            f"round {round_no + 1} {item:16} {app.label:15} {run.rps:9,.0f} req/s"
+                            f"{time.monotonic() - t0:6.1f}s round {round_no + 1} {item:16}"
+                            f" {app.label:15} {run.rps:9,.0f} req/s"
                             f"  p99 {run.p99_ms:9,.1f} ms  non-2xx {run.non2xx}  bad {run.bad}",
                             flush=True,
                         )
