@@ -779,8 +779,11 @@ def flood_lines(rows: list[Row]) -> list[str]:
 def git_rev() -> str:
     try:
         rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
+            ["git", "log", "-1", "--format=%h", "--", "stridegraph"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()  # the last commit that changed the server, not the bench
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "stridegraph"],
             cwd=ROOT,
@@ -881,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
-    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     secret_key = secrets.token_urlsafe(32)
     apps: list[App] = []

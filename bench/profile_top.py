@@ -18,6 +18,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
+#: Frames on at least this share of the samples are the process's spine, not a cost centre.
+SPINE = 0.45
+
 _LINE = re.compile(r"^(?P<name>.*) \((?P<file>.*?)(?::\d+)?\)$")
 
 
@@ -62,8 +65,16 @@ def markdown(text: str, top: int) -> str:
         lines.append(
             f"| {100 * count / samples:.1f} | {100 * total[name] / samples:.1f} | `{name}` |"
         )
-    lines += ["", "| total % | own % | function (by total) |", "|---:|---:|---|"]
-    for name, count in total.most_common(top):
+    lines += [
+        "",
+        f"By total, without the {SPINE:.0%}+ spine (runpy, uvicorn, the event loop, the ASGI"
+        " stack every request shares):",
+        "",
+        "| total % | own % | function (by total) |",
+        "|---:|---:|---|",
+    ]
+    inner = [(n, c) for n, c in total.most_common() if c < SPINE * samples]
+    for name, count in inner[:top]:
         lines.append(
             f"| {100 * count / samples:.1f} | {100 * own[name] / samples:.1f} | `{name}` |"
         )
