@@ -413,6 +413,7 @@ def _is_local_scrape(request: Request) -> bool:
 
 
 def mailer_for(settings: Settings) -> Mailer:
+    """The mailer with the delivery settings (``MAIL_*``); tests build theirs directly."""
     return Mailer(
         settings.smtp_url,
         settings.mail_from,
