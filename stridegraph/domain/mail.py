@@ -225,9 +225,14 @@ class Mailer:
 
     async def _outbox_round(self) -> bool:
         """Claim a batch, send it, record every outcome; True when the batch was full (so
-        more may be due right away)."""
+        more may be due right away).
+
+        A batch is only as large as the sends made at once: every claimed row starts
+        sending immediately, so a lease has to cover one send, never a wait in line behind
+        others (a row whose lease ran out while it waited would be claimed and sent by
+        another worker too)."""
         assert self._sessions is not None
-        limit = self.workers * 4
+        limit = self.workers
         async with self._sessions() as session:
             claimed = await outbox_rows.claim(
                 session,
@@ -239,15 +244,13 @@ class Mailer:
             await session.commit()
         if not claimed:
             return False
-        gate = asyncio.Semaphore(self.workers)
         untried: list[int] = []
 
         async def one(row: outbox_rows.Claimed) -> None:
-            async with gate:
-                if self._stopping:
-                    untried.append(row.id)
-                    return
-                await self._deliver_row(row)
+            if self._stopping:  # stopped between the claim and the send
+                untried.append(row.id)
+                return
+            await self._deliver_row(row)
 
         outcomes = await asyncio.gather(*(one(row) for row in claimed), return_exceptions=True)
         for outcome in outcomes:
