@@ -191,6 +191,89 @@ def top_frames(path: Path, n: int) -> list[tuple[str, float, float]]:
     )
 
 
+async def in_process(
+    env: dict[str, str], query: str, tokens: list[str], n: int, top: int, profile: bool
+) -> None:
+    """``n`` requests straight into the ASGI app (50 at a time, no sockets), under cProfile:
+    a deterministic picture of where the CPU goes between the server and the database."""
+    import cProfile
+    import pstats
+
+    from stridegraph.app import create_app
+    from stridegraph.config import load_settings
+
+    app = create_app(load_settings(env))
+    body = json.dumps({"query": query}).encode()
+
+    async def one(token: str) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"authorization", f"Bearer {token}".encode()),
+            ],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+        }
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        chunks: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await app(scope, receive, send)
+        assert b'"errors"' not in b"".join(chunks), b"".join(chunks)[:300]
+
+    async def batch(count: int) -> float:
+        started = time.process_time()
+        for start in range(0, count, 50):
+            await asyncio.gather(
+                *(one(tokens[(start + i) % len(tokens)]) for i in range(min(50, count - start)))
+            )
+        return time.process_time() - started
+
+    await batch(200)  # warm: caches, prepared statements, pool
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    used = await batch(n)
+    if profiler is not None:
+        profiler.disable()
+    print(json.dumps({"requests": n, "cpu_ms/req": round(1000 * used / n, 3), "profiled": profile}))
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        by_package: dict[str, float] = {}
+        for (filename, _, _), row in stats.stats.items():  # type: ignore[attr-defined]
+            match = re.search(r"site-packages/(\w+)", filename) or re.search(
+                r"(stridegraph/\w+|python3\.\d+/\w+)", filename
+            )
+            key = match.group(1) if match else filename
+            by_package[key] = by_package.get(key, 0.0) + row[2]
+        for key, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:20]:
+            print(f"  {1000 * seconds / n:7.3f} ms/req  {key}")
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(r"stridegraph|strawberry|graphql", top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=300)
@@ -201,6 +284,10 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--only", choices=["me", "users"], default=None)
+    parser.add_argument(
+        "--in-process", type=int, default=0, help="N requests into the ASGI app, no server"
+    )
+    parser.add_argument("--no-cprofile", action="store_true", help="with --in-process: CPU only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required (apt-get install -y wrk)")
@@ -235,6 +322,17 @@ def main() -> None:
                 "STRIDEGRAPH_ARGON2_MEMORY_COST": str(FAST_HASH["argon2_memory_cost"]),
                 "STRIDEGRAPH_ARGON2_PARALLELISM": str(FAST_HASH["argon2_parallelism"]),
             }
+            if args.in_process:
+                for name, query, pool in (("me", ME, tokens), ("users", USERS, [admin_token])):
+                    if args.only and name != args.only:
+                        continue
+                    print(f"== {name}")
+                    asyncio.run(
+                        in_process(
+                            env, query, pool, args.in_process, args.top, not args.no_cprofile
+                        )
+                    )
+                return
             server = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "stridegraph"),
