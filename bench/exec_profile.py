@@ -80,6 +80,13 @@ async def seed(url: str, data_dir: Path, n: int) -> tuple[list[str], str]:
         tokens.append(await login_token(services, user))
     services.passwords.close()
     await engine.dispose()
+    # Fresh sessions for the whole run: the once-a-minute last_used_at write is the core
+    # helper's business (and its pool stall would drown what this harness measures).
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute("UPDATE sessions SET last_used_at = now() + interval '1 day'")
+    finally:
+        await connection.close()
     return tokens, admin_token
 
 

@@ -39,7 +39,13 @@ from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
-from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, error_response
+from stridegraph.graph.edge import (
+    BadRequest,
+    check_request,
+    decode_json_object,
+    encode_json,
+    error_response,
+)
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
@@ -135,6 +141,10 @@ class StrideGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json_object(data)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: several times cheaper than ``json.dumps`` on a listing's response."""
+        return encode_json(data)
 
     async def parse_http_body(self, request: Any) -> Any:
         """Strawberry's parsing, then the edge checks of ``graph.edge``."""
