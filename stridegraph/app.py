@@ -250,7 +250,9 @@ class RequestLogMiddleware:
                 return await receive()
             waiting_since = time.monotonic()
             try:
-                message = await asyncio.wait_for(receive(), max(body_wait_left, 0.001))
+                # asyncio.timeout, not wait_for: wait_for wraps every receive in a task
+                async with asyncio.timeout(max(body_wait_left, 0.001)):
+                    message = await receive()
             except TimeoutError:
                 raise _BodyTimeout from None
             body_wait_left -= time.monotonic() - waiting_since
@@ -323,18 +325,19 @@ class RequestLogMiddleware:
             route = _route_name(scope.get("path", ""))
             self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
             self.metrics.latency.labels(route).observe(duration)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "operation": state.get("operation_name"),
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                    "client": state["client_address"],
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "operation": state.get("operation_name"),
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "client": state["client_address"],
+                    },
+                )
 
 
 class _BodyTooLarge(Exception):
