@@ -41,7 +41,13 @@ from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
-from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, error_response
+from stridegraph.graph.edge import (
+    BadRequest,
+    check_request,
+    decode_json_object,
+    encode_json,
+    error_response,
+)
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
@@ -137,6 +143,10 @@ class StrideGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json_object(data)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: several times cheaper than ``json.dumps`` on a listing's response."""
+        return encode_json(data)
 
     async def parse_http_body(self, request: Any) -> Any:
         """Strawberry's parsing, then the edge checks of ``graph.edge``."""
@@ -242,7 +252,9 @@ class RequestLogMiddleware:
                 return await receive()
             waiting_since = time.monotonic()
             try:
-                message = await asyncio.wait_for(receive(), max(body_wait_left, 0.001))
+                # asyncio.timeout, not wait_for: wait_for wraps every receive in a task
+                async with asyncio.timeout(max(body_wait_left, 0.001)):
+                    message = await receive()
             except TimeoutError:
                 raise _BodyTimeout from None
             body_wait_left -= time.monotonic() - waiting_since
@@ -315,18 +327,19 @@ class RequestLogMiddleware:
             route = _route_name(scope.get("path", ""))
             self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
             self.metrics.latency.labels(route).observe(duration)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "operation": state.get("operation_name"),
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                    "client": state["client_address"],
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "operation": state.get("operation_name"),
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "client": state["client_address"],
+                    },
+                )
 
 
 class _BodyTooLarge(Exception):

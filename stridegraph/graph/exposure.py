@@ -3,9 +3,9 @@
 Turning introspection off is not enough on its own: graphql-core's errors suggest names
 ("Cannot query field 'emial' on type 'User'. Did you mean 'email'?"), so a client can
 spell its way through the schema, and the federation field ``_service { sdl }`` hands out
-the whole SDL. With introspection off, :class:`HideSuggestions` strips the suggestions from
-every error message, and :class:`GatewayOnlySdl` refuses ``_service`` unless the request
-carries the configured gateway secret (header ``X-Gateway-Secret``, compared in constant
+the whole SDL. With introspection off, the schema extension (``graph.pipeline``) strips the
+suggestions from every error message (:func:`without_suggestion`), and refuses ``_service``
+(:func:`sdl_refusal`) unless the request carries the configured gateway secret (header ``X-Gateway-Secret``, compared in constant
 time). ``_entities`` is not affected: it resolves users with the permissions of ``user(id:)``.
 """
 
@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, visit
 from graphql.language import Visitor
-from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
-
-from stridegraph.graph.extensions import ErrorRewriter
 
 GATEWAY_HEADER = "x-gateway-secret"
 SDL_FIELD = "_service"
@@ -33,15 +29,7 @@ def strip_suggestions(message: str) -> str:
     return _SUGGESTION.sub("", message)
 
 
-class HideSuggestions(ErrorRewriter):
-    """Remove "Did you mean …?" from every error of the result (validation, variable
-    coercion, execution). Registered only when introspection is off."""
-
-    def rewrite(self, error: GraphQLError) -> GraphQLError:
-        return _without_suggestion(error)
-
-
-def _without_suggestion(error: GraphQLError) -> GraphQLError:
+def without_suggestion(error: GraphQLError) -> GraphQLError:
     message = strip_suggestions(error.message)
     if message == error.message:
         return error
@@ -81,26 +69,14 @@ def gateway_secret_matches(request: Any, secret: str | None) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode())
 
 
-def gateway_only_sdl(secret: str | None) -> type[SchemaExtension]:
-    """The extension refusing ``_service`` without the gateway secret (``secret`` None: to
-    everyone), as FORBIDDEN before execution."""
-
-    class GatewayOnlySdl(SchemaExtension):
-        def on_execute(self) -> Iterator[None]:
-            context = self.execution_context.context
-            request = getattr(context, "request", None)
-            if asks_for_sdl(self.execution_context.graphql_document) and not (
-                gateway_secret_matches(request, secret)
-            ):
-                self.execution_context.result = ExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError(
-                            "The schema is only available to the federation gateway.",
-                            extensions={"code": "FORBIDDEN"},
-                        )
-                    ],
-                )
-            yield
-
-    return GatewayOnlySdl
+def sdl_refusal() -> ExecutionResult:
+    """``_service`` refused before execution (no gateway secret, or a wrong one)."""
+    return ExecutionResult(
+        data=None,
+        errors=[
+            GraphQLError(
+                "The schema is only available to the federation gateway.",
+                extensions={"code": "FORBIDDEN"},
+            )
+        ],
+    )

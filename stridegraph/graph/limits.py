@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -28,8 +29,6 @@ from graphql import (
     VariableNode,
     get_operation_ast,
 )
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import ExecutionResult
 
 from stridegraph.domain.errors import DomainError
 from stridegraph.domain.paging import ARGUMENT_BOUNDS, check_bounds
@@ -81,6 +80,42 @@ def _int_value(
     return None
 
 
+@dataclass(frozen=True)
+class BoundedArguments:
+    """An operation's page-size and page-number arguments (their value nodes, through
+    fragments) and its variables' defaults: what depends only on the document, found once
+    per document; :meth:`problem` looks at the request's variables."""
+
+    arguments: tuple[tuple[str, ValueNode], ...]
+    defaults: Mapping[str, ValueNode | None]
+
+    def problem(self, variables: Mapping[str, Any] | None) -> GraphQLError | None:
+        """The first argument out of its bounds, as BAD_USER_INPUT."""
+        values = variables or {}
+        for name, value in self.arguments:
+            try:
+                check_bounds(name, _int_value(value, values, self.defaults))
+            except DomainError as exc:
+                problem = exc.problems[0]
+                return bad_user_input(problem.message, camel(problem.field), problem.code.value)
+        return None
+
+
+def bounded_arguments(
+    document: DocumentNode, operation: OperationDefinitionNode
+) -> BoundedArguments:
+    arguments = tuple(
+        (name, argument.value)
+        for field in _fields(document, operation)
+        for argument in field.arguments or ()
+        if (name := _snake(argument.name.value)) in ARGUMENT_BOUNDS
+    )
+    defaults = {
+        d.variable.name.value: d.default_value for d in operation.variable_definitions or ()
+    }
+    return BoundedArguments(arguments, defaults)
+
+
 def argument_problem(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
 ) -> GraphQLError | None:
@@ -88,32 +123,4 @@ def argument_problem(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
-    values = variables or {}
-    defaults = {
-        d.variable.name.value: d.default_value for d in operation.variable_definitions or ()
-    }
-    for field in _fields(document, operation):
-        for argument in field.arguments or ():
-            name = _snake(argument.name.value)
-            if name not in ARGUMENT_BOUNDS:
-                continue
-            try:
-                check_bounds(name, _int_value(argument.value, values, defaults))
-            except DomainError as exc:
-                problem = exc.problems[0]
-                return bad_user_input(problem.message, camel(problem.field), problem.code.value)
-    return None
-
-
-class ArgumentLimits(SchemaExtension):
-    """Refuse the whole operation, before execution, when an argument is out of range."""
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if context.result is None and document is not None:
-            variables = context.variables if isinstance(context.variables, Mapping) else None
-            error = argument_problem(document, context.operation_name, variables)
-            if error is not None:
-                context.result = ExecutionResult(data=None, errors=[error])
-        yield
+    return bounded_arguments(document, operation).problem(variables)

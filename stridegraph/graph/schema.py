@@ -6,21 +6,13 @@ its classes in ``QUERIES`` / ``MUTATIONS`` below.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -30,12 +22,10 @@ from stridegraph.graph.auth.mutations import AuthMutations
 from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.cost import OneCostlyFieldPerOperation
 from stridegraph.graph.edge import NoForbiddenCharacters
-from stridegraph.graph.exposure import HideSuggestions, gateway_only_sdl
-from stridegraph.graph.extensions import AuthGuard, MaskUnexpectedErrors
 from stridegraph.graph.federation import CheckedEntities
-from stridegraph.graph.limits import ArgumentLimits
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
+from stridegraph.graph.pipeline import request_extension
 from stridegraph.graph.scalars import SCALAR_OVERRIDES
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
@@ -66,9 +56,8 @@ class Schema(CheckedEntities, strawberry.federation.Schema):
 
 
 def validation_rules(settings: Settings) -> list[Any]:
-    """The limit rules, built ONCE per schema. Strawberry's limiter extensions create a new
-    rule class per instance; built per request, they would make every request's validation
-    cache key unique and the ValidationCache useless."""
+    """The limit rules, built ONCE per schema (Strawberry's limiter extensions create a new
+    rule class per instance), validated once per distinct document text."""
     rules: list[Any] = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
@@ -81,18 +70,9 @@ def validation_rules(settings: Settings) -> list[Any]:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema with its per-request extensions (given as factories, never instances)."""
-    extensions: list[Any] = [
-        MaskUnexpectedErrors,
-        partial(ParserCache, maxsize=512),
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        partial(AddValidationRules, validation_rules(settings)),
-        partial(ValidationCache, maxsize=512),
-        AuthGuard,
-        ArgumentLimits,
-    ]
-    if not settings.introspection:  # nor suggestions, nor the SDL (but for the gateway)
-        extensions += [HideSuggestions, gateway_only_sdl(settings.gateway_secret)]
+    """The schema with its one per-request extension (``graph.pipeline``: cached parsing and
+    validation with the limit rules, credential and argument checks, error rewriting)."""
+    extensions: list[Any] = [request_extension(settings, validation_rules(settings))]
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -128,7 +128,9 @@ class MfaMutations:
         return await run_mutation(
             info,
             mfa.reset_user_mfa,
-            lambda user: ResetUserMfaPayload(user=User.from_row(user, _public_url(info))),
+            lambda user: ResetUserMfaPayload(
+                user=User.from_row(user, _public_url(info), info.context.viewer)
+            ),
             lambda errors: ResetUserMfaPayload(errors=errors),
             viewer=info.context.viewer,
             user_id=parse_user_id(str(id)) or 0,

@@ -73,7 +73,7 @@ class PhotoMutations:
         return await run_mutation(
             info,
             photos.delete_user_photo,
-            lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url)),
+            lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url, info.context.viewer)),
             lambda errors: DeleteUserPhotoPayload(errors=errors),
             viewer=info.context.viewer,
             user_id=parse_user_id(str(id)),

@@ -109,7 +109,8 @@ def bad_id(cls: type[P] | type[D]) -> P | D:
 
 def _user_payload(info: Info, cls: type[P]) -> Callable[[UserRow], P]:
     public_url = info.context.services.settings.public_url
-    return lambda row: cls(user=User.from_row(row, public_url))
+    viewer = info.context.viewer
+    return lambda row: cls(user=User.from_row(row, public_url, viewer))
 
 
 def _deleted(cls: type[D]) -> Callable[[int], D]:

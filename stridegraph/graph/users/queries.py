@@ -33,7 +33,8 @@ from stridegraph.graph.users.types import User, UserConnection, UserEdge, UserMe
 
 
 def _user(info: Info, row: object | None) -> User | None:
-    return User.from_row(row, info.context.services.settings.public_url) if row else None  # type: ignore[arg-type]
+    settings = info.context.services.settings
+    return User.from_row(row, settings.public_url, info.context.viewer) if row else None  # type: ignore[arg-type]
 
 
 @strawberry.type
@@ -100,7 +101,8 @@ class UserQueries:
         )
         public_url = info.context.services.settings.public_url
         edges = [
-            UserEdge(cursor=e.cursor, node=User.from_row(e.user, public_url)) for e in page.edges
+            UserEdge(cursor=e.cursor, node=User.from_row(e.user, public_url, viewer))
+            for e in page.edges
         ]
 
         async def count_total() -> int:
@@ -146,7 +148,7 @@ class UserQueries:
             page=result.page,
             per_page=result.per_page,
             page_count=result.page_count,
-            items=[User.from_row(row, public_url) for row in result.users],
+            items=[User.from_row(row, public_url, info.context.viewer) for row in result.users],
         )
 
     @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")

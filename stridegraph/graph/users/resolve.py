@@ -49,7 +49,8 @@ async def visible_users_by_ids(info: Info, node_ids: Iterable[str]) -> list[User
     found = {row.id: row for row in rows if row is not None}
     public_url = ctx.services.settings.public_url
     return [
-        User.from_row(found[i], public_url) if i is not None and i in found else None for i in ids
+        User.from_row(found[i], public_url, ctx.viewer) if i is not None and i in found else None
+        for i in ids
     ]
 
 

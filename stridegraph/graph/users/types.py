@@ -1,21 +1,24 @@
 """``User`` (what others see), ``UserMe`` (the viewer's own record) and ``PrivacySettings``.
 
-Private fields of ``User`` carry a permission class that fails silently: for a viewer who may
-not read them they resolve to null, without an error.
+Private fields of ``User`` are null for a viewer who may not read them, without an error.
+The decision is taken once per ``User`` object, when it is built from its row
+(:meth:`User.from_row` needs the viewer): a permission class evaluated per field per row
+made every private field of a listing an awaitable of its own, which cost more CPU than
+the rest of the listing put together. Masked values are never copied into the object, so
+a field cannot leak them whatever resolves it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from stridegraph.db import models
+from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.enums import (
     AccessType,
     ActivityVisibility,
@@ -25,26 +28,28 @@ from stridegraph.graph.enums import (
     Units,
     WeekDay,
 )
-from stridegraph.graph.permissions import viewer_of
+
+#: ``User`` fields only the user and admins may read (null for anyone else).
+PRIVATE_FIELDS: tuple[str, ...] = (
+    "email",
+    "birthdate",
+    "preferred_language",
+    "gender",
+    "units",
+    "height",
+    "max_heart_rate",
+    "first_day_of_week",
+    "currency",
+    "active",
+    "mfa_enabled",
+    "email_verified",
+    "pending_admin_approval",
+)
 
 
-class SelfOrAdmin(BasePermission):
-    """The viewer is this user or an administrator. Used with ``fail_silently``."""
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        viewer = viewer_of(info)
-        return viewer is not None and (viewer.is_admin or viewer.user_id == source.id)
-
-
-def private_extension() -> PermissionExtension:
-    return PermissionExtension(
-        permissions=[SelfOrAdmin()], fail_silently=True, use_directives=False
-    )
-
-
-def private(description: str | None = None) -> Any:
-    """A field only the user and admins can read; null for everyone else."""
-    return strawberry.field(description=description, extensions=[private_extension()])
+def may_read_private(viewer: Viewer | None, user_id: int) -> bool:
+    """The viewer is this user or an administrator."""
+    return viewer is not None and (viewer.is_admin or viewer.user_id == user_id)
 
 
 def photo_url(row: models.User, public_url: str) -> str | None:
@@ -64,45 +69,53 @@ class User(relay.Node):
     access_type: AccessType  # type: ignore[valid-type]
     photo_url: str | None
     created_at: dt.datetime
-    email: str | None = private()
-    birthdate: dt.date | None = private()
-    preferred_language: Language | None = private()  # type: ignore[valid-type]
-    gender: Gender | None = private()  # type: ignore[valid-type]
-    units: Units | None = private()  # type: ignore[valid-type]
-    height: int | None = private(description="Centimetres.")
-    max_heart_rate: int | None = private(description="Beats per minute.")
-    first_day_of_week: WeekDay | None = private()  # type: ignore[valid-type]
-    currency: Currency | None = private()  # type: ignore[valid-type]
-    active: bool | None = private()
-    mfa_enabled: bool | None = private()
-    email_verified: bool | None = private()
-    pending_admin_approval: bool | None = private()
+    email: str | None
+    birthdate: dt.date | None
+    preferred_language: Language | None  # type: ignore[valid-type]
+    gender: Gender | None  # type: ignore[valid-type]
+    units: Units | None  # type: ignore[valid-type]
+    height: int | None = strawberry.field(description="Centimetres.")
+    max_heart_rate: int | None = strawberry.field(description="Beats per minute.")
+    first_day_of_week: WeekDay | None  # type: ignore[valid-type]
+    currency: Currency | None  # type: ignore[valid-type]
+    active: bool | None
+    mfa_enabled: bool | None
+    email_verified: bool | None
+    pending_admin_approval: bool | None
+    #: may the viewer read the private fields (decided once, in ``from_row``)
+    readable: strawberry.Private[bool]
 
-    @strawberry.field(
-        description="Linked external identity providers.", extensions=[private_extension()]
-    )
+    @strawberry.field(description="Linked external identity providers.")
     async def external_auth_count(self, info: Info) -> int | None:
+        if not self.readable:
+            return None
         return await info.context.loaders.external_auth_count.load(self.id)
 
-    @strawberry.field(extensions=[private_extension()])
+    @strawberry.field
     async def is_strava_linked(self, info: Info) -> bool | None:
+        if not self.readable:
+            return None
         row = await info.context.loaders.integrations_by_user.load(self.id)
         return bool(row and row.strava_linked)
 
-    @strawberry.field(extensions=[private_extension()])
+    @strawberry.field
     async def is_garminconnect_linked(self, info: Info) -> bool | None:
+        if not self.readable:
+            return None
         row = await info.context.loaders.integrations_by_user.load(self.id)
         return bool(row and row.garminconnect_linked)
 
-    @strawberry.field(
-        description="The user's privacy choices (the user and admins only).",
-        extensions=[private_extension()],
-    )
+    @strawberry.field(description="The user's privacy choices (the user and admins only).")
     async def privacy_settings(self, info: Info) -> PrivacySettings | None:
+        if not self.readable:
+            return None
         return PrivacySettings.from_row(await info.context.loaders.privacy_by_user.load(self.id))
 
     @classmethod
-    def from_row(cls, row: models.User, public_url: str) -> User:
+    def from_row(cls, row: models.User, public_url: str, viewer: Viewer | None) -> User:
+        """The user as ``viewer`` may see it: private fields null unless ``viewer`` is the
+        user or an administrator."""
+        readable = may_read_private(viewer, row.id)
         return cls(
             id=row.id,
             username=row.username,
@@ -111,19 +124,20 @@ class User(relay.Node):
             access_type=row.access_type,
             photo_url=photo_url(row, public_url),
             created_at=row.created_at,
-            email=row.email,
-            birthdate=row.birthdate,
-            preferred_language=row.preferred_language,
-            gender=row.gender,
-            units=row.units,
-            height=row.height,
-            max_heart_rate=row.max_heart_rate,
-            first_day_of_week=row.first_day_of_week,
-            currency=row.currency,
-            active=row.active,
-            mfa_enabled=row.mfa_enabled,
-            email_verified=row.email_verified,
-            pending_admin_approval=row.pending_admin_approval,
+            readable=readable,
+            email=row.email if readable else None,
+            birthdate=row.birthdate if readable else None,
+            preferred_language=row.preferred_language if readable else None,
+            gender=row.gender if readable else None,
+            units=row.units if readable else None,
+            height=row.height if readable else None,
+            max_heart_rate=row.max_heart_rate if readable else None,
+            first_day_of_week=row.first_day_of_week if readable else None,
+            currency=row.currency if readable else None,
+            active=row.active if readable else None,
+            mfa_enabled=row.mfa_enabled if readable else None,
+            email_verified=row.email_verified if readable else None,
+            pending_admin_approval=row.pending_admin_approval if readable else None,
         )
 
     @classmethod
