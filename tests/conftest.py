@@ -364,3 +364,8 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     server = start_server(server_env(settings), tmp_path)
     yield server
     stop_server(server)
+
+
+# --------------------------------------------------------------------------- PgBouncer
+
+from tests.pgbouncer import pgbouncer  # noqa: E402, F401  (the session fixture, tests/pgbouncer.py)
