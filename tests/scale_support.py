@@ -33,6 +33,7 @@ FAST_MAIL = {
     "STRIDEGRAPH_MAIL_LEASE": "2",
     "STRIDEGRAPH_MAIL_POLL_INTERVAL": "0.2",
     "STRIDEGRAPH_RESET_MAX_PER_ADDRESS": "1000",
+    "STRIDEGRAPH_SIGNUP_MAX_PER_ADDRESS": "1000",
 }
 
 LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {

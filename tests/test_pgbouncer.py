@@ -14,7 +14,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +24,7 @@ from tests.pgbouncer import POOL_SIZE, PgBouncer
 from tests.scale_support import (
     ADMIN_PASSWORD,
     CREATE_TOKEN,
+    LOGIN,
     ME,
     MY_SESSIONS,
     PASSWORD,
@@ -57,7 +57,7 @@ CHANGE = """mutation($c: String!, $n: String!) { changePassword(currentPassword:
   newPassword: $n) { errors { code } } }"""
 DELETE_ME = "mutation($p: String!) { deleteMe(password: $p) { errors { code } } }"
 NEW_PASSWORD = "another long password 8"
-LOGIN_ROOT = 'mutation { login(username: "root", password: "%s") { accessToken } }' % ADMIN_PASSWORD
+ROOT = {"u": "root", "p": ADMIN_PASSWORD}
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,10 @@ async def test_without_the_setting_the_server_fails_behind_pgbouncer(
     try:
         for _ in range(5):
             logins = await asyncio.gather(
-                *(client.http.post("/graphql", json={"query": LOGIN_ROOT}) for _ in range(20))
+                *(
+                    client.http.post("/graphql", json={"query": LOGIN, "variables": ROOT})
+                    for _ in range(20)
+                )
             )
             failed += [r.text for r in logins if r.status_code != 200 or r.json().get("errors")]
     finally:
