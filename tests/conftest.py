@@ -302,7 +302,9 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], tmp: Path, *, workers: int = 1) -> LiveServer:
+def start_server(
+    env: dict[str, str], tmp: Path, *, workers: int = 1, timeout: float = 30
+) -> LiveServer:
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     full_env = {**os.environ, **env}
@@ -322,7 +324,7 @@ def start_server(env: dict[str, str], tmp: Path, *, workers: int = 1) -> LiveSer
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
