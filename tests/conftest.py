@@ -302,7 +302,9 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str], tmp: Path, *, workers: int = 1) -> LiveServer:
+def start_server(
+    env: dict[str, str], tmp: Path, *, workers: int = 1, timeout: float = 30
+) -> LiveServer:
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     full_env = {**os.environ, **env}
@@ -322,7 +324,7 @@ def start_server(env: dict[str, str], tmp: Path, *, workers: int = 1) -> LiveSer
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
@@ -364,3 +366,8 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     server = start_server(server_env(settings), tmp_path)
     yield server
     stop_server(server)
+
+
+# --------------------------------------------------------------------------- PgBouncer
+
+from tests.pgbouncer import pgbouncer  # noqa: E402, F401  (the session fixture, tests/pgbouncer.py)
