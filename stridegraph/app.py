@@ -469,9 +469,21 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         try:
             yield
         finally:
-            await purge_schedule.stop()
-            await services.usage.stop()  # writes the last-used times still pending
-            await services.mailer.stop()
+            # uvicorn gets here once the requests are done or, past SHUTDOWN_GRACE,
+            # cancelled. The three stop side by side, so the slowest bounds the wait: the
+            # purge's current batch (one short statement), the last-used times still
+            # pending (one flush), the mail being sent (at most the grace again, capped by
+            # the SMTP timeout; what it cannot finish it hands back to the outbox).
+            mail_grace = min(float(settings.shutdown_grace_seconds), services.mailer.timeout + 1)
+            stops = await asyncio.gather(
+                purge_schedule.stop(),
+                services.usage.stop(),
+                services.mailer.stop(grace=mail_grace),
+                return_exceptions=True,
+            )
+            for failure in stops:
+                if isinstance(failure, BaseException):
+                    log.error("shutdown step failed", exc_info=failure)
             if engine is not None:
                 services.passwords.close()
                 await engine.dispose()

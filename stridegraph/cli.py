@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib.util
 import json
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from stridegraph.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from stridegraph.domain.retention import PurgeReport
 
 
@@ -57,13 +62,25 @@ async def _check_database(settings: Settings, *, migrate_sqlite: bool) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """uvicorn, as ``uvicorn.run`` would start it, with the stop made graceful.
+
+    On SIGTERM each worker stops accepting, lets in-flight requests finish for up to
+    ``SHUTDOWN_GRACE`` seconds (then cancels them: their transactions roll back), and runs
+    the app's lifespan shutdown (``app.py``). Two things ``uvicorn.run`` does not do: after
+    its graceful stop uvicorn re-raises the signal for the handler it replaced, which for
+    SIGTERM is the default one, so the process would die of the signal (exit -15) instead
+    of exiting 0; and with several workers its supervisor notices a signal only at its next
+    half-second poll and keeps the listening socket open until every worker is gone, so
+    connections made meanwhile would be accepted into the backlog and hang for the grace
+    period before being reset. See :func:`_supervise`.
+    """
     import uvicorn
 
     from stridegraph.logs import configure_logging
 
     asyncio.run(_check_database(settings, migrate_sqlite=True))
     configure_logging(settings.log_level)
-    uvicorn.run(
+    config = uvicorn.Config(
         "stridegraph.app:app_from_env",
         factory=True,
         host=args.host or settings.host,
@@ -77,9 +94,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    return 0
+    if config.workers > 1:
+        _supervise(config)
+        return 0
+    server = uvicorn.Server(config)
+    # the re-raised SIGTERM lands here once the graceful stop is over: nothing left to do
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises SIGINT too
+        server.run()
+    return 0 if server.started else 3  # 3: uvicorn's code for a worker that failed to start
+
+
+def _supervise(config: uvicorn.Config) -> None:
+    """uvicorn's multi-worker supervisor, told of SIGTERM/SIGINT at once: the parent's copy of
+    the listening socket is closed (the workers close theirs as they stop), so new
+    connections are refused rather than queued, and the signal goes on to every worker
+    immediately rather than at the supervisor's next poll."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+
+    def stop_now(signum: int, frame: FrameType | None) -> None:
+        if len(supervisor.processes) >= supervisor.processes_num:  # all started: none needs it
+            sock.close()
+        for process in supervisor.processes:
+            process.terminate()
+        supervisor.signal_queue.append(signum)  # the supervisor's own handling, as before
+
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGINT, stop_now)
+    supervisor.run()
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -87,6 +87,9 @@ class Settings:
     gateway_secret: str | None = None
     metrics_token: str | None = None
     body_timeout_seconds: int = 30
+    #: On SIGTERM, seconds a worker waits for in-flight requests before cancelling them
+    #: (each cancelled request's transaction rolls back; see the README's "Stopping").
+    shutdown_grace_seconds: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
     #: Sign-ups and password-reset requests per client address per ``signup_window_seconds``.
     signup_max_per_address: int = 10
@@ -352,6 +355,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway_secret=_secret(env, "GATEWAY_SECRET"),
         metrics_token=_secret(env, "METRICS_TOKEN"),
         body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
+        shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
         **_retention(env),
     )
 

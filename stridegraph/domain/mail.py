@@ -245,14 +245,27 @@ class Mailer:
         if not claimed:
             return False
         untried: list[int] = []
+        settled: set[int] = set()
 
         async def one(row: outbox_rows.Claimed) -> None:
             if self._stopping:  # stopped between the claim and the send
                 untried.append(row.id)
                 return
             await self._deliver_row(row)
+            settled.add(row.id)
 
-        outcomes = await asyncio.gather(*(one(row) for row in claimed), return_exceptions=True)
+        try:
+            outcomes = await asyncio.gather(*(one(row) for row in claimed), return_exceptions=True)
+        except asyncio.CancelledError:
+            # stop() ran out of grace: hand back every row of the batch whose outcome is not
+            # recorded, so another worker takes it now rather than when the lease ends. A
+            # send cut off mid-way may have reached the SMTP server: the retry carries the
+            # same Message-ID.
+            unsettled = [row.id for row in claimed if row.id not in settled]
+            async with self._sessions() as session:
+                await outbox_rows.release(session, ids=unsettled, claimer=self.claimer)
+                await session.commit()
+            raise
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 # recording the outcome failed (database): the row stays claimed until its
