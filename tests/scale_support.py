@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,6 +20,7 @@ from tests.conftest import make_settings, server_env
 from tests.pg import PostgresServer
 from tests.pgbouncer import PgBouncer
 from tests.smtp import SmtpSink
+from tests.test_config import run_cli
 
 ADMIN_PASSWORD = "admin password long 1A!"
 PASSWORD = "a long user password 9"
@@ -73,21 +72,6 @@ class Bounced:
             return await conn.fetch(sql, *args)  # type: ignore[no-any-return]
         finally:
             await conn.close()
-
-
-def run_cli(
-    *args: str, env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("STRIDEGRAPH_")}
-    return subprocess.run(
-        [sys.executable, "-m", "stridegraph.cli", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
 
 
 @asynccontextmanager
