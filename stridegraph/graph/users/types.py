@@ -125,19 +125,7 @@ class User(relay.Node):
             photo_url=photo_url(row, public_url),
             created_at=row.created_at,
             readable=readable,
-            email=row.email if readable else None,
-            birthdate=row.birthdate if readable else None,
-            preferred_language=row.preferred_language if readable else None,
-            gender=row.gender if readable else None,
-            units=row.units if readable else None,
-            height=row.height if readable else None,
-            max_heart_rate=row.max_heart_rate if readable else None,
-            first_day_of_week=row.first_day_of_week if readable else None,
-            currency=row.currency if readable else None,
-            active=row.active if readable else None,
-            mfa_enabled=row.mfa_enabled if readable else None,
-            email_verified=row.email_verified if readable else None,
-            pending_admin_approval=row.pending_admin_approval if readable else None,
+            **{name: getattr(row, name) if readable else None for name in PRIVATE_FIELDS},
         )
 
     @classmethod
