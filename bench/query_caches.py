@@ -49,7 +49,7 @@ async def run(schema: strawberry.Schema, services: Any, token: str, n: int) -> f
     for _ in range(n):
         async with services.sessions() as session:
             unit = Unit(services=services, session=session)
-            viewer = await unit.run(lambda u: resolve_bearer(u, token=token))
+            viewer = await resolve_bearer(unit, token=token)
             ctx = Context(
                 request=FakeRequest(),
                 response=None,

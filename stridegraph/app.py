@@ -131,7 +131,7 @@ class StrideGraphQL(GraphQL):
             context.auth_failure = "UNAUTHENTICATED"
             return
         try:
-            context.viewer = await context.unit.run(_resolve, token=token.strip())
+            context.viewer = await resolve_bearer(context.unit, token=token.strip())
             context.bearer = token.strip()
             await context.unit.release()
         except Unauthenticated:
@@ -184,10 +184,6 @@ def _unprotected_multipart(request: Request) -> bool:
         headers.get("apollo-require-preflight", "").strip()
         or headers.get("x-apollo-operation-name", "").strip()
     )
-
-
-async def _resolve(unit: Unit, *, token: str) -> Any:
-    return await resolve_bearer(unit, token=token)
 
 
 _CDN_ASSETS = {

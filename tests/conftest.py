@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stridegraph.app import create_app
@@ -32,6 +32,7 @@ from stridegraph.config import Settings
 from stridegraph.db import migrate
 from stridegraph.db.engine import make_engine, make_session_factory
 from stridegraph.db.models import Base, ServerSettings
+from stridegraph.db.round_trips import counter_for
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.mail import Mailer
 from stridegraph.domain.passwords import PasswordService
@@ -262,13 +263,15 @@ class StatementCounter:
 def sql_counter(db: Database) -> Iterator[StatementCounter]:
     counter = StatementCounter()
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def record(statement: str) -> None:
         if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "PRAGMA")):
             counter.statements.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    # every statement sent, through SQLAlchemy or straight on the driver (db/fast_read.py)
+    round_trips = counter_for(db.engine)
+    round_trips.watch(record)
     yield counter
-    event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    round_trips.unwatch(record)
 
 
 # --------------------------------------------------------------------------- mail

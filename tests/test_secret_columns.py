@@ -52,7 +52,7 @@ async def test_secrets_never_load_implicitly(services):
     user = await make_user(services, "sue")
     token = await login_token(services, user)
     async with open_unit(services) as unit:
-        viewer = await unit.run(_resolve, token=token)
+        viewer = await resolve_bearer(unit, token=token)
         with pytest.raises(InvalidRequestError):
             _ = viewer.user.password_hash
         with pytest.raises(InvalidRequestError):
@@ -61,7 +61,3 @@ async def test_secrets_never_load_implicitly(services):
         assert loaded is not None
         with pytest.raises(InvalidRequestError):
             _ = loaded.password_hash
-
-
-async def _resolve(unit, *, token):
-    return await resolve_bearer(unit, token=token)

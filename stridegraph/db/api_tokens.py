@@ -4,36 +4,45 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
+from stridegraph.db.fast_read import (
+    PrecompiledRead,
+    SessionReads,
+    as_loaded,
+    session_engine,
+    split_prefixed,
+)
 from stridegraph.db.models import ApiToken, User
+from stridegraph.db.users import viewer_user_columns
 
-#: What the viewer lookup reads of a personal API token (``domain/viewer.py``).
-VIEWER_TOKEN_COLUMNS = load_only(
-    ApiToken.id, ApiToken.user_id, ApiToken.scopes, ApiToken.last_used_at, raiseload=False
+#: What the viewer lookup reads of a personal API token (``domain/viewer.py``): not its hash.
+_VIEWER_TOKEN = (ApiToken.id, ApiToken.user_id, ApiToken.scopes, ApiToken.last_used_at)
+
+_VIEWER_BY_TOKEN_HASH = PrecompiledRead(
+    select(*(c.label(f"t_{c.key}") for c in _VIEWER_TOKEN), *viewer_user_columns())
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+    )
 )
 
 
 async def find_active_by_hash(
-    session: AsyncSession, token_hash: bytes, now: dt.datetime
+    session: AsyncSession, reads: SessionReads, token_hash: bytes, now: dt.datetime
 ) -> tuple[ApiToken, User] | None:
-    """The live token with this hash and its user, in one statement, reading only what a
-    viewer needs (not the token's hash; the user's secrets are deferred, ``db/secrets``)."""
-    row = (
-        await session.execute(
-            select(ApiToken, User)
-            .options(VIEWER_TOKEN_COLUMNS)
-            .join(User, User.id == ApiToken.user_id)
-            .where(
-                ApiToken.token_hash == token_hash,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-            )
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    """The live token with this hash and its user, in one precompiled statement, reading
+    only what a viewer needs (see ``db/sessions.find_active_by_access_hash``)."""
+    row = await _VIEWER_BY_TOKEN_HASH.first(
+        session_engine(session), reads, {"token_hash": token_hash, "now": now}
+    )
+    if row is None:
+        return None
+    found = as_loaded(session, ApiToken, split_prefixed(row, "t_"))
+    return found, as_loaded(session, User, split_prefixed(row, "u_"))
 
 
 def add(session: AsyncSession, row: ApiToken) -> ApiToken:

@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from stridegraph.config import Settings
 from stridegraph.db.round_trips import counter_for
@@ -148,5 +149,34 @@ def is_dead_connection(exc: BaseException) -> bool:
     return False
 
 
+class _Session(Session):
+    """A session that can be told to take its next connection in autocommit mode, without
+    taking it yet: a read-only request whose domain function never touches the database
+    (``me``, answered from the viewer) then checks nothing out of the pool."""
+
+    autocommit_reads = False
+
+    def _connection_for_bind(
+        self, engine: Any, execution_options: Any = None, **kw: Any
+    ) -> Connection:
+        if self.autocommit_reads and not execution_options:
+            trans = self._transaction
+            if trans is None or engine not in trans._connections:
+                execution_options = _AUTOCOMMIT
+        return super()._connection_for_bind(engine, execution_options, **kw)
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def autocommit_reads(session: AsyncSession, on: bool) -> None:
+    """Whether the session's next connection is taken in autocommit mode (reads only)."""
+    sync = session.sync_session
+    if isinstance(sync, _Session):
+        sync.autocommit_reads = on
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=_Session
+    )

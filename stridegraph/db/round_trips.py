@@ -55,6 +55,21 @@ class RoundTrips:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = {origin: dict.fromkeys(KINDS, 0) for origin in ORIGINS}
+        self._watchers: list[Callable[[str], None]] = []
+
+    def statement(self, sql: str) -> None:
+        """One statement sent, through SQLAlchemy or straight on the driver connection
+        (``db/fast_read.py``): counted, and shown to the watchers."""
+        self.add("statement")
+        for watcher in self._watchers:
+            watcher(sql)
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher`` with the text of every statement sent (tests count them)."""
+        self._watchers.append(watcher)
+
+    def unwatch(self, watcher: Callable[[str], None]) -> None:
+        self._watchers.remove(watcher)
 
     def add(self, kind: str, n: int = 1) -> None:
         origin = _ORIGIN.get()
@@ -117,7 +132,7 @@ def _install(engine: Engine, counts: RoundTrips) -> None:
     ) -> None:
         if _begin_will_be_sent(conn.connection.dbapi_connection, statement):
             counts.add("begin")
-        counts.add("statement")
+        counts.statement(statement)
 
     def on_commit(conn: Connection) -> None:
         if _driver_transaction_open(conn.connection.dbapi_connection):

@@ -5,39 +5,49 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
+from stridegraph.db.fast_read import (
+    PrecompiledRead,
+    SessionReads,
+    as_loaded,
+    session_engine,
+    split_prefixed,
+)
 from stridegraph.db.models import RotatedRefreshToken, Session, User
+from stridegraph.db.users import viewer_user_columns
 
-#: What the viewer lookup reads of a session (``domain/viewer.py``).
-VIEWER_SESSION_COLUMNS = load_only(
-    Session.id, Session.user_id, Session.created_at, Session.last_used_at, raiseload=False
+#: What the viewer lookup reads of a session (``domain/viewer.py``): its id, owner and times,
+#: not its token hashes.
+_VIEWER_SESSION = (Session.id, Session.user_id, Session.created_at, Session.last_used_at)
+
+_VIEWER_BY_ACCESS_HASH = PrecompiledRead(
+    select(*(c.label(f"s_{c.key}") for c in _VIEWER_SESSION), *viewer_user_columns())
+    .join(User, User.id == Session.user_id)
+    .where(
+        Session.access_token_hash == bindparam("access_hash"),
+        Session.revoked_at.is_(None),
+        Session.access_expires_at > bindparam("now"),
+    )
 )
 
 
 async def find_active_by_access_hash(
-    session: AsyncSession, access_hash: bytes, now: dt.datetime
+    session: AsyncSession, reads: SessionReads, access_hash: bytes, now: dt.datetime
 ) -> tuple[Session, User] | None:
-    """The live session holding this access token and its user, in one statement, reading
-    only what a viewer needs: of the session its id, owner and times (not its token hashes),
-    of the user the profile (its password hash and MFA secret are deferred, ``db/secrets``).
-    """
-    row = (
-        await session.execute(
-            select(Session, User)
-            .options(VIEWER_SESSION_COLUMNS)
-            .join(User, User.id == Session.user_id)
-            .where(
-                Session.access_token_hash == access_hash,
-                Session.revoked_at.is_(None),
-                Session.access_expires_at > now,
-            )
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    """The live session holding this access token and its user, in one precompiled
+    statement (``db/fast_read.py``: the one read every request makes), reading only what a
+    viewer needs; both come back persistent in ``session``, as an ORM query would leave
+    them, and the user's secrets stay deferred (``db/secrets``)."""
+    row = await _VIEWER_BY_ACCESS_HASH.first(
+        session_engine(session), reads, {"access_hash": access_hash, "now": now}
+    )
+    if row is None:
+        return None
+    found = as_loaded(session, Session, split_prefixed(row, "s_"))
+    return found, as_loaded(session, User, split_prefixed(row, "u_"))
 
 
 async def find_by_refresh_hash(

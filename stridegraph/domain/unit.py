@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.config import Settings
-from stridegraph.db.engine import is_dead_connection, reads_autocommit
+from stridegraph.db.engine import autocommit_reads, is_dead_connection, reads_autocommit
 from stridegraph.domain.usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Unit:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
-        self._reading = False
+        self._stop_reading()
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -140,12 +140,12 @@ class Unit:
         was written: that transaction belongs to the request and ends with it."""
         session = self.session
         if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-            self._reading = False
+            self._stop_reading()
             await session.commit()
 
     async def rollback(self) -> None:
         self._after_commit.clear()
-        self._reading = False
+        self._stop_reading()
         await self.session.rollback()
 
     async def close(self) -> None:
@@ -184,20 +184,25 @@ class Unit:
     def _autocommit_reads(self) -> bool:
         return reads_autocommit(self.session.bind)
 
-    async def _begin_read(self) -> None:
-        """Give the session an autocommit connection unless it already holds one (or is in
-        a transaction, whose reads then belong to it). No round trip: asyncpg switches
-        modes on the client side."""
-        if self.session.in_transaction() or not self._autocommit_reads():
+    def _begin_read(self) -> None:
+        """Have the session take its connection in autocommit mode, when it first needs
+        one, unless it is in a transaction already (whose reads then belong to it). No
+        round trip: asyncpg switches modes on the client side; and a domain function that
+        reads nothing takes no connection at all."""
+        if self._reading or self.session.in_transaction() or not self._autocommit_reads():
             return
-        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        autocommit_reads(self.session, True)
         self._reading = True
+
+    def _stop_reading(self) -> None:
+        self._reading = False
+        autocommit_reads(self.session, False)
 
     async def _end_read(self) -> None:
         """Hand the autocommit connection back so what follows begins a real transaction
         (committing an autocommit "transaction" sends nothing)."""
         if self._reading:
-            self._reading = False
+            self._stop_reading()
             if self.session.in_transaction():
                 await self.session.commit()
 
@@ -217,7 +222,7 @@ class Unit:
         session = self.session
         loaded = list(session.identity_map.values())
         session.expunge_all()
-        self._reading = False
+        self._stop_reading()
         try:
             await session.rollback()
         except Exception:
@@ -232,7 +237,7 @@ class Unit:
         pooled one was dead."""
 
         async def attempt() -> T:
-            await self._begin_read()
+            self._begin_read()
             return await work()
 
         async def with_retry() -> T:

@@ -59,11 +59,15 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
 
     Raises :class:`Unauthenticated` for anything that is not a live token of an active
     account: a bad token is an error, never a silent fall-back to anonymous.
+
+    Called directly, not through :meth:`Unit.run`: on PostgreSQL the lookup runs on a pooled
+    connection of its own (``db/fast_read.py``), and only elsewhere takes the unit's session,
+    under the unit's lock.
     """
     now = unit.now()
     if tokens.looks_like(token, tokens.ACCESS):
         found = await session_rows.find_active_by_access_hash(
-            unit.session, tokens.digest(unit.settings.secret_key, token), now
+            unit.session, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
         if found is not None:
             session, user = found
@@ -78,7 +82,7 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
                 )
     elif tokens.looks_like(token, tokens.PERSONAL):
         found_token = await api_token_rows.find_active_by_hash(
-            unit.session, tokens.digest(unit.settings.secret_key, token), now
+            unit.session, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
         if found_token is not None:
             api_token, user = found_token

@@ -56,7 +56,7 @@ class Context:
         if self.bearer is None:
             return
         try:
-            self.viewer = await self.unit.run(_resolve, token=self.bearer)
+            self.viewer = await resolve_bearer(self.unit, token=self.bearer)
             await self.unit.release()
         except Unauthenticated:
             self.viewer = None
@@ -73,7 +73,3 @@ class Context:
     @property
     def user_agent(self) -> str | None:
         return self.request.headers.get("user-agent")
-
-
-async def _resolve(unit: Unit, *, token: str) -> Viewer:
-    return await resolve_bearer(unit, token=token)

@@ -66,7 +66,7 @@ async def _resolve(unit: Unit, *, header: str | None) -> Viewer | None:
 
 async def _find(services: Services, request: Request, user_id: int) -> photos.StoredPhoto | None:
     async with open_unit(services) as unit:
-        viewer = await unit.run(_resolve, header=request.headers.get("authorization"))
+        viewer = await _resolve(unit, header=request.headers.get("authorization"))
         return await unit.run(photos.photo_for_viewer, viewer=viewer, user_id=user_id)
 
 

@@ -1,0 +1,171 @@
+"""Hot-path reads as precompiled statements, run straight on the pooled driver connection.
+
+Every request with a bearer token makes one read, the viewer lookup. Through the ORM that one
+row cost about a millisecond of CPU: building the statement and its cache key, the session's
+connection bookkeeping, the ORM's row processing. A :class:`PrecompiledRead` compiles its Core
+statement once per dialect. On PostgreSQL (outside a transaction pooler) it runs it on a pooled
+asyncpg connection, which prepares it once per connection, and applies the same bind and
+result processors SQLAlchemy would, so the values are exactly what a Core read returns. A
+connection found dead is invalidated with the rest of the pool, as SQLAlchemy does, and the
+read tried once more. Elsewhere (SQLite, a transaction pooler) the same statement runs through
+the caller's session like any other.
+
+The statement is counted like any other in ``stridegraph_db_round_trips_total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import Select
+
+from stridegraph.db.engine import is_dead_connection, reads_autocommit
+from stridegraph.db.round_trips import counter_for
+
+Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
+#: Runs a read on the caller's session (its lock, its retry on a dead connection).
+SessionReads = Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]]
+
+
+class _Compiled:
+    """One statement compiled for one dialect: SQL text, parameter order, processors."""
+
+    __slots__ = ("binds", "order", "results", "sql")
+
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.binds: tuple[Processor, ...] = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.order
+        )
+        self.results: tuple[Processor, ...] = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        return [
+            value if process is None else process(value)
+            for process, value in zip(
+                self.binds, (params[name] for name in self.order), strict=True
+            )
+        ]
+
+    def values(self, record: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(self.results, record, strict=True)
+        )
+
+
+class PrecompiledRead:
+    """A one-row read whose statement is fixed (parameters are ``bindparam``s by name)."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self.keys: tuple[str, ...] = tuple(str(c.key) for c in statement.selected_columns)
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect)
+        return compiled
+
+    async def first(
+        self,
+        engine: AsyncEngine,
+        reads: SessionReads,
+        params: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        """The first row as a dict by column key, or None. ``reads`` runs it on the
+        caller's session where the direct path does not apply."""
+        if not reads_autocommit(engine):
+            return await reads(lambda session: self._through_session(session, params))
+        compiled = self._for(engine.dialect)
+        arguments = compiled.arguments(params)
+        try:
+            record = await _fetchrow(engine, compiled.sql, arguments)
+        except Exception as exc:
+            if not _dead(exc):
+                raise
+            record = await _fetchrow(engine, compiled.sql, arguments)
+        if record is None:
+            return None
+        return dict(zip(self.keys, compiled.values(record), strict=True))
+
+    async def _through_session(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        row = (await session.execute(self.statement, dict(params))).first()
+        return None if row is None else dict(zip(self.keys, row, strict=True))
+
+
+async def _fetchrow(engine: AsyncEngine, sql: str, arguments: list[Any]) -> Any:
+    """One statement on a pooled connection in autocommit (asyncpg begins nothing unless
+    asked), handed back as it was taken. A statement cut short (cancelled, or the
+    connection died) leaves the connection unusable: it is discarded, and when it was
+    dead, so are the pool's older connections (they share its fate after a restart)."""
+    proxied = await engine.raw_connection()
+    try:
+        counter_for(engine).statement(sql)
+        record = await proxied.driver_connection.fetchrow(sql, *arguments)  # type: ignore[union-attr]
+    except BaseException as exc:
+        if isinstance(exc, Exception) and _dead(exc):
+            engine.sync_engine.pool._invalidate(proxied, exc)  # as SQLAlchemy does
+        else:
+            proxied.invalidate(exc if isinstance(exc, Exception) else None)
+        raise
+    finally:
+        proxied.close()
+    return record
+
+
+def _dead(exc: BaseException) -> bool:
+    """The connection, not the statement, failed: a terminated backend, a closed socket."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return False
+    return is_dead_connection(exc) or isinstance(
+        exc,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.exceptions.OperatorInterventionError,
+            ConnectionError,
+        ),
+    )
+
+
+def as_loaded(session: AsyncSession, model: type[T], values: Mapping[str, Any]) -> T:
+    """A ``model`` instance holding ``values`` as its loaded state, persistent in
+    ``session`` without a statement: what the ORM would have built from the same row (its
+    changes are tracked and flushed as usual; attributes not given stay unloaded, and a
+    deferred one with ``raiseload`` still refuses to load)."""
+    instance = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+def session_engine(session: AsyncSession) -> AsyncEngine:
+    """The engine a request's session is bound to."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the session must be bound to an AsyncEngine")
+    return bind
+
+
+def split_prefixed(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The columns labelled ``prefix``-something, by their unprefixed key."""
+    cut = len(prefix)
+    return {key[cut:]: value for key, value in row.items() if key.startswith(prefix)}
