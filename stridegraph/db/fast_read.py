@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import Select
 
 from stridegraph.db.engine import is_dead_connection, reads_autocommit
@@ -150,8 +150,9 @@ def as_loaded(session: AsyncSession, model: type[T], values: Mapping[str, Any]) 
     changes are tracked and flushed as usual; attributes not given stay unloaded, and a
     deferred one with ``raiseload`` still refuses to load)."""
     instance = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
-    for key, value in values.items():
-        set_committed_value(instance, key, value)
+    # The instance's dict is its state, as the ORM's own loading fills it;
+    # make_transient_to_detached then commits it (nothing pending) and gives it its key.
+    instance_state(instance).dict.update(values)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
