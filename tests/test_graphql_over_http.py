@@ -9,6 +9,7 @@ the stable ``extensions.code`` of every request error (the README's list).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from stridegraph.app import create_app
 from stridegraph.config import Settings
+from stridegraph.graph import request_codes
 from stridegraph.graph.http_protocol import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from tests.conftest import server_env, start_server, stop_server
 from tests.node_http_support import run_node
@@ -194,3 +196,15 @@ async def test_other_methods_are_405_with_allow(http: httpx.AsyncClient) -> None
         assert response.status_code == 405, (method, response.text)
         assert response.headers["allow"] == "GET, POST"
         assert codes(response) == ["METHOD_NOT_ALLOWED"]
+
+
+def test_the_readme_lists_every_request_error_code() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## GraphQL over HTTP", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Z_]+)`", section, flags=re.M))
+    defined = {
+        value
+        for name, value in vars(request_codes).items()
+        if name.isupper() and not name.startswith("_") and isinstance(value, str)
+    }
+    assert defined <= listed, defined - listed
