@@ -41,14 +41,15 @@ from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
-from stridegraph.graph.edge import (
-    BadRequest,
-    check_request,
-    decode_json_object,
-    encode_json,
-    error_response,
-)
+from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, encode_json
 from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.http_protocol import (
+    error_response,
+    graphql_response,
+    operation_refusal,
+    request_media_type,
+)
+from stridegraph.graph.persisted import PersistedQueries, asks_for_persisted
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
 from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
@@ -92,6 +93,9 @@ class StrideGraphQL(GraphQL):
     def __init__(self, services: Services, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
         self.services = services
+        self.persisted = PersistedQueries(
+            settings.persisted_queries, settings.persisted_queries_size
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +107,7 @@ class StrideGraphQL(GraphQL):
                 "Multipart requests need an Apollo-Require-Preflight or X-Apollo-Operation-Name "
                 "header (CSRF prevention)."
             )
-            await error_response(refusal)(scope, receive, send)
+            await error_response(refusal, request.headers)(scope, receive, send)
             return
         context = Context(
             request=request,
@@ -117,7 +121,7 @@ class StrideGraphQL(GraphQL):
             try:
                 response = await self.run(request, context=context)  # type: ignore[call-overload]
             except HTTPException as exc:
-                response = error_response(exc)
+                response = error_response(exc, request.headers)
         finally:
             await context.close()
         await response(scope, receive, send)
@@ -154,6 +158,33 @@ class StrideGraphQL(GraphQL):
         for item in data if isinstance(data, list) else [data]:
             check_request(item.query, item.operation_name, item.variables, item.extensions)
         return data
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """Strawberry's, with automatic persisted queries (``graph.persisted``) resolved
+        first and its operation refusals as the spec wants them (``graph.http_protocol``)."""
+        data = kwargs["request_data"]
+        if asks_for_persisted(data.extensions):  # the request log says which kind it was
+            state = kwargs["request"].scope.setdefault("state", {})
+            state["persisted_query"] = "hash_only" if data.query is None else "with_query"
+            data.query, state["persisted_query"] = self.persisted.resolve(
+                data.query, data.extensions
+            )
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            return operation_refusal(exc)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """The negotiated media type and the spec's status (``graph.http_protocol``)."""
+        response = graphql_response(response_data, sub_response.media_type or "application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
+
+    async def get_sub_response(self, request: Any) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request_media_type(request.headers)
+        return sub_response
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         try:
@@ -331,6 +362,7 @@ class RequestLogMiddleware:
                         "method": scope.get("method"),
                         "path": scope.get("path"),
                         "operation": state.get("operation_name"),
+                        "persisted_query": state.get("persisted_query"),
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client": state["client_address"],
@@ -517,7 +549,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         multipart_uploads_enabled=True,
     )
     routes: list[Any] = [
-        Route("/graphql", view, methods=["GET", "POST"]),
+        Route("/graphql", view),  # every method: the view answers 405 as GraphQL JSON
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -140,6 +140,7 @@ async def test_depth_limit(settings: Any, services: Any) -> None:
         ).json()
     assert body.get("data") is None
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "MAX_DEPTH_LIMIT"
 
 
 async def test_alias_limit(http: httpx.AsyncClient) -> None:
@@ -147,6 +148,7 @@ async def test_alias_limit(http: httpx.AsyncClient) -> None:
     body = (await http.post("/graphql", json={"query": query})).json()
     assert body.get("data") is None
     assert "aliases" in body["errors"][0]["message"].lower()
+    assert body["errors"][0]["extensions"]["code"] == "MAX_ALIASES_LIMIT"
 
 
 async def test_token_limit(http: httpx.AsyncClient) -> None:
@@ -154,6 +156,7 @@ async def test_token_limit(http: httpx.AsyncClient) -> None:
     body = (await http.post("/graphql", json={"query": query})).json()
     assert body.get("data") is None
     assert "token" in body["errors"][0]["message"].lower()
+    assert body["errors"][0]["extensions"]["code"] == "MAX_TOKENS_LIMIT"
 
 
 async def test_body_size_limit(http: httpx.AsyncClient) -> None:

@@ -193,13 +193,22 @@ async def test_an_unprotected_multipart_request_is_a_graphql_error(http: Any) ->
         ),
         ({"query": "{ __typename }", "variables": '{"v": "a\\u0000"}'}, "BAD_USER_INPUT"),
         ({"query": "{ __typename \x00 }"}, "BAD_USER_INPUT"),
-        ({"query": "mutation { logout { errors { code } } }"}, "BAD_REQUEST"),
     ],
 )
 async def test_get_requests_get_the_same_edge(http: Any, params: dict[str, str], code: str) -> None:
     response = await http.get("/graphql", params=params)
     assert response.status_code == 400, response.text
     assert _code(response) == code
+
+
+async def test_a_mutation_over_get_is_405_with_allow_post(http: Any) -> None:
+    """GraphQL over HTTP: a GET may not run a mutation; 405 says which method can."""
+    response = await http.get(
+        "/graphql", params={"query": "mutation { logout { errors { code } } }"}
+    )
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert _code(response) == "METHOD_NOT_ALLOWED"
 
 
 async def test_a_document_that_does_not_validate_is_typed(gql: Any) -> None:

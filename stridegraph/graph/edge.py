@@ -23,29 +23,34 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, StringValueNode, ValidationRule
-from starlette.responses import JSONResponse
 
 from stridegraph.domain.text import FORBIDDEN_DESCRIPTION, has_forbidden_character
 
 MAX_JSON_DEPTH = 64
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
-class BadRequest(HTTPException):
-    """A request the GraphQL view refuses before execution, with its error code."""
+class RequestError(HTTPException):
+    """A request the GraphQL view refuses before execution: its HTTP status, its error code
+    (``graph.request_codes``) and any headers the answer needs (``Allow``, ``Cache-Control``).
+    ``graph.http_protocol.error_response`` turns it into a GraphQL JSON body."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        code: str = "BAD_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, reason)
+        self.code = code
+        self.headers = headers or {}
+
+
+class BadRequest(RequestError):
+    """A malformed request: HTTP 400."""
 
     def __init__(self, reason: str, code: str = "BAD_REQUEST") -> None:
-        super().__init__(400, reason)
-        self.code = code
-
-
-def error_response(exc: HTTPException) -> JSONResponse:
-    """A refused request as a GraphQL JSON error body (never plain text)."""
-    code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "BAD_REQUEST")
-    return JSONResponse(
-        {"errors": [{"message": exc.reason, "extensions": {"code": code}}]},
-        status_code=exc.status_code,
-    )
+        super().__init__(400, reason, code)
 
 
 def encode_json(data: object) -> bytes:

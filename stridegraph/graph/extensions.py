@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from graphql import DocumentNode, FieldNode, GraphQLError, GraphQLSyntaxError, get_operation_ast
+from graphql import DocumentNode, FieldNode, GraphQLError, get_operation_ast
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from strawberry.types.execution import ExecutionResult
+
+from stridegraph.graph.request_codes import DOCUMENT_CODES, document_error_code
 
 log = logging.getLogger("stridegraph.graphql")
 
@@ -17,8 +19,7 @@ KNOWN_CODES = frozenset(
         "FORBIDDEN",
         "BAD_USER_INPUT",
         "SERVICE_UNAVAILABLE",
-        "GRAPHQL_VALIDATION_FAILED",
-        "GRAPHQL_PARSE_FAILED",
+        *DOCUMENT_CODES,
     }
 )
 
@@ -103,9 +104,8 @@ def mask_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
 
 
 def _refused_document(error: GraphQLError) -> GraphQLError:
-    """A document that does not parse or validate gets a code too (Apollo's names), so
-    every error a client sees is typed."""
-    syntax = isinstance(error, GraphQLSyntaxError)
+    """A document that does not parse or validate gets a code too (``graph.request_codes``),
+    so every error a client sees is typed."""
     return GraphQLError(
         error.message,
         nodes=error.nodes,
@@ -113,6 +113,6 @@ def _refused_document(error: GraphQLError) -> GraphQLError:
         positions=error.positions,
         extensions={
             **(error.extensions or {}),
-            "code": "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED",
+            "code": document_error_code(error),
         },
     )

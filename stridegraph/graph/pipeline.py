@@ -17,7 +17,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, get_operation_ast, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    get_operation_ast,
+    parse,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionResult
@@ -31,9 +38,17 @@ from stridegraph.graph.exposure import (
 )
 from stridegraph.graph.extensions import auth_refusal, mask_error, only_credential_exchange
 from stridegraph.graph.limits import BoundedArguments, bounded_arguments
+from stridegraph.graph.request_codes import OPERATION_RESOLUTION_FAILURE
 
 #: Distinct document texts kept (parsed and validated) per schema.
 CACHE_SIZE = 512
+
+
+def operation_name_required() -> GraphQLError:
+    return GraphQLError(
+        "Must provide operation name if query contains multiple operations.",
+        extensions={"code": OPERATION_RESOLUTION_FAILURE},
+    )
 
 
 class OperationFacts:
@@ -53,11 +68,14 @@ class Prepared:
     """One document text: its AST, its validation errors (None until validated) and the
     facts about it, each computed at most once."""
 
-    __slots__ = ("_asks_for_sdl", "_operations", "document", "errors")
+    __slots__ = ("_asks_for_sdl", "_operations", "document", "errors", "several_operations")
 
     def __init__(self, document: DocumentNode) -> None:
         self.document = document
         self.errors: list[GraphQLError] | None = None
+        self.several_operations = (
+            sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+        )
         self._asks_for_sdl: bool | None = None
         self._operations: dict[str | None, OperationFacts] = {}
 
@@ -133,7 +151,13 @@ def request_extension(
 
         def on_parse(self) -> Iterator[None]:
             context = self.execution_context
-            prepared = cache.get(context.query or "")
+            try:
+                prepared = cache.get(context.query or "")
+            except GraphQLError:
+                # Raised from here it would bypass on_operation (no code, ``data: null``);
+                # left to Strawberry's own parse (same options), it is a pre-execution error.
+                yield
+                return
             self._prepared = prepared
             context.graphql_document = prepared.document
             yield
@@ -147,6 +171,14 @@ def request_extension(
                         context.schema._schema, prepared.document, context.validation_rules
                     )
                 context.pre_execution_errors = prepared.errors
+                # Strawberry would run the first operation; the spec makes it a request error.
+                # (``_provided_operation_name``: the name the request gave, not the guess.)
+                if (
+                    not prepared.errors
+                    and prepared.several_operations
+                    and context._provided_operation_name is None
+                ):
+                    context.pre_execution_errors = [operation_name_required()]
             yield
 
         def on_execute(self) -> Iterator[None]:

@@ -26,6 +26,7 @@ from stridegraph.graph.federation import CheckedEntities
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.pipeline import request_extension
+from stridegraph.graph.request_codes import MAX_ALIASES_LIMIT, MAX_DEPTH_LIMIT, coded_rule
 from stridegraph.graph.scalars import SCALAR_OVERRIDES
 from stridegraph.graph.settings.mutations import SettingsMutations
 from stridegraph.graph.settings.queries import SettingsQueries
@@ -59,8 +60,14 @@ def validation_rules(settings: Settings) -> list[Any]:
     """The limit rules, built ONCE per schema (Strawberry's limiter extensions create a new
     rule class per instance), validated once per distinct document text."""
     rules: list[Any] = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        *(
+            coded_rule(rule, MAX_DEPTH_LIMIT)
+            for rule in QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules
+        ),
+        *(
+            coded_rule(rule, MAX_ALIASES_LIMIT)
+            for rule in MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules
+        ),
         OneCostlyFieldPerOperation,
         NoForbiddenCharacters,
     ]
