@@ -55,6 +55,20 @@ from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
+#: Request headers a browser client may send cross-origin: credentials and body type, the
+#: multipart CSRF-prevention headers, Apollo Client's name/version, and the correlation
+#: headers a gateway or SPA forwards (request id, W3C trace context).
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+)
 #: The status recorded (never sent) for a request whose client went away first.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -535,12 +549,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "apollo-require-preflight",
-                    "x-apollo-operation-name",
-                ],
+                allow_headers=list(CORS_REQUEST_HEADERS),
+                expose_headers=["x-request-id"],
                 max_age=600,
             )
         )
