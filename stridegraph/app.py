@@ -51,7 +51,8 @@ from stridegraph.graph.edge import (
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
-from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
+from stridegraph.logs import bind_request, request_id_from, trace_id_from, unbind_request
+from stridegraph.metrics import GraphQLErrorCounter, Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
@@ -248,9 +249,11 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id, trace_id = _request_identity(scope)
+        bound = bind_request(request_id, trace_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["trace_id"] = trace_id
         state["client_address"] = client_address(scope, self.settings.trusted_proxies)
         status = 500
         limit = self._body_limit(scope)
@@ -294,9 +297,11 @@ class RequestLogMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         except _BodyTimeout:
             status = 408
+            self.metrics.graphql_errors.labels("REQUEST_TIMEOUT").inc()
             await _body_timeout_response(scope, receive, send_wrapper)
         except _BodyTooLarge:
             status = 413
+            self.metrics.graphql_errors.labels("PAYLOAD_TOO_LARGE").inc()
             response = JSONResponse(
                 {
                     "errors": [
@@ -320,6 +325,7 @@ class RequestLogMiddleware:
         except Exception:
             status = 500
             log.exception("unhandled error", extra={"request_id": request_id})
+            self.metrics.graphql_errors.labels("INTERNAL_SERVER_ERROR").inc()
             response = JSONResponse(
                 {
                     "errors": [
@@ -341,6 +347,8 @@ class RequestLogMiddleware:
             route = _route_name(scope.get("path", ""))
             self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
             self.metrics.latency.labels(route).observe(duration)
+            if route == "/graphql":
+                self.metrics.observe_operation(state, duration)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
@@ -352,8 +360,22 @@ class RequestLogMiddleware:
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client": state["client_address"],
+                        "trace_id": trace_id,
                     },
                 )
+            unbind_request(bound)
+
+
+def _request_identity(scope: Scope) -> tuple[str, str | None]:
+    """The request id (a valid incoming ``X-Request-Id``, else a new one) and the W3C
+    trace id of its ``traceparent``, so one request is one id from the gateway on."""
+    incoming = trace = None
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+        elif name == b"traceparent":
+            trace = value.decode("latin-1")
+    return request_id_from(incoming) or uuid.uuid4().hex, trace_id_from(trace)
 
 
 class _BodyTooLarge(Exception):
@@ -535,7 +557,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         multipart_uploads_enabled=True,
     )
     routes: list[Any] = [
-        Route("/graphql", view, methods=["GET", "POST"]),
+        Route("/graphql", GraphQLErrorCounter(view, metrics), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """
     import uvicorn
 
-    from stridegraph.logs import configure_logging
+    from stridegraph.logs import configure_logging, logging_config
 
     asyncio.run(_check_database(settings, migrate_sqlite=True))
     configure_logging(settings.log_level)
@@ -90,7 +90,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # so the fast path is not lost silently; the access log stays off (ours is richer)
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        log_config=None,
+        # every worker applies it first: uvicorn's own lines are our JSON too, uncoloured
+        log_config=logging_config(settings.log_level),
         access_log=False,
         proxy_headers=False,
         server_header=False,
