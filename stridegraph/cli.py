@@ -12,6 +12,8 @@ import contextlib
 import getpass
 import importlib.util
 import json
+import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -78,8 +80,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from stridegraph.logs import configure_logging, logging_config
 
+    settings = _served_settings(args)
     asyncio.run(_check_database(settings, migrate_sqlite=True))
     configure_logging(settings.log_level)
+    if not asyncio.run(_has_admin(settings)):
+        logging.getLogger("stridegraph.setup").warning(first_admin_hint(settings))
     config = uvicorn.Config(
         "stridegraph.app:app_from_env",
         factory=True,
@@ -106,6 +111,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises SIGINT too
         server.run()
     return 0 if server.started else 3  # 3: uvicorn's code for a worker that failed to start
+
+
+def _served_settings(args: argparse.Namespace) -> Settings:
+    """The settings with ``--host``/``--port`` applied. They go into the environment, which
+    every worker reads (``app.app_from_env``), so that PUBLIC_URL's default is the address
+    really served."""
+    if args.host:
+        os.environ["STRIDEGRAPH_HOST"] = args.host
+    if args.port:
+        os.environ["STRIDEGRAPH_PORT"] = str(args.port)
+    return load_settings()
+
+
+async def _has_admin(settings: Settings) -> bool:
+    from stridegraph.db.engine import engine_for, make_session_factory
+    from stridegraph.db.users import active_admin_ids
+
+    engine = engine_for(settings)
+    try:
+        async with make_session_factory(engine)() as session:
+            return bool(await active_admin_ids(session))
+    finally:
+        await engine.dispose()
+
+
+def first_admin_hint(settings: Settings) -> str:
+    """The one line a newcomer needs: sign-up is off and no one can sign in yet."""
+    program = sys.argv[0] if os.path.basename(sys.argv[0]) == "stridegraph" else "stridegraph"
+    return (
+        f"no administrator yet: create one with `{program} create-admin --username admin "
+        f"--email admin@example.com` (it asks for a password), then sign in with the login "
+        f"mutation in GraphiQL at {settings.public_url}/graphql"
+    )
 
 
 def _supervise(config: uvicorn.Config) -> None:

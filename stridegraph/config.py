@@ -189,6 +189,16 @@ def _api_token_ttl(env: Mapping[str, str]) -> int:
     return ttl
 
 
+def served_url(host: str, port: int) -> str:
+    """PUBLIC_URL's default: the address ``serve`` listens on, as a browser on this machine
+    reaches it (a wildcard bind at the loopback address), so photo and mail links work out
+    of the box on any port."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _get(env, name)
     if raw is None:
@@ -298,13 +308,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
     secret, keys = _keys(env, embedded, data_dir)
     cors = _get(env, "CORS_ORIGINS")
+    host, port = _get(env, "HOST") or "127.0.0.1", _port(env)
     return Settings(
         database_url=database_url,
         secret_key=secret,
         encryption_keys=keys,
         data_dir=data_dir,
-        public_url=_url(env, "PUBLIC_URL", "http://127.0.0.1:8000", ("http", "https"))
-        or "http://127.0.0.1:8000",
+        public_url=_url(env, "PUBLIC_URL", None, ("http", "https")) or served_url(host, port),
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
         mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
         mail_max_attempts=_int(env, "MAIL_MAX_ATTEMPTS", 8, minimum=1),
@@ -346,8 +356,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
         db_pool_timeout_seconds=_bounded(env, "DB_POOL_TIMEOUT", 30, 1, 600),
         db_transaction_pooler=_bool(env, "DB_TRANSACTION_POOLER", False),
-        host=_get(env, "HOST") or "127.0.0.1",
-        port=_port(env),
+        host=host,
+        port=port,
         workers=_int(env, "WORKERS", 1, minimum=1),
         signup_max_per_address=_int(env, "SIGNUP_MAX_PER_ADDRESS", 10, minimum=1),
         reset_max_per_address=_int(env, "RESET_MAX_PER_ADDRESS", 10, minimum=1),
