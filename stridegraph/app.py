@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 
+from stridegraph import tracing
 from stridegraph.config import Settings
 from stridegraph.db.engine import engine_for, is_dead_connection, make_session_factory
 from stridegraph.db.round_trips import spawn_background
@@ -485,15 +486,19 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     )
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, services: Services | None = None, tracer_provider: Any | None = None
+) -> Starlette:
     """The ASGI app. Pass ``services`` to share them with a test; otherwise the app builds and
-    owns its engine."""
+    owns its engine. ``tracer_provider``: a test's; otherwise the settings' (``tracing.py``)."""
     engine = None
     if services is None:
         engine = engine_for(settings)
         services = build_services(settings, engine)
     bound = services.sessions.kw.get("bind")
-    metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))
+    db_engine = engine or (bound if isinstance(bound, AsyncEngine) else None)
+    metrics = Metrics(db_engine)
+    provider = tracer_provider or tracing.provider_for(settings)
     outbox_gauges = OutboxGauges(metrics.registry)
     purge_schedule = PurgeSchedule(services, on_purged=PurgeMetrics(metrics.registry).record)
 
@@ -520,6 +525,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             for failure in stops:
                 if isinstance(failure, BaseException):
                     log.error("shutdown step failed", exc_info=failure)
+            tracing.shutdown(provider)
             if engine is not None:
                 services.passwords.close()
                 await engine.dispose()
@@ -564,7 +570,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    middleware = [Middleware(RequestLogMiddleware, settings=settings, metrics=metrics)]
+    middleware = [
+        *tracing.middleware(provider, db_engine),
+        Middleware(RequestLogMiddleware, settings=settings, metrics=metrics),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

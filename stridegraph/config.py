@@ -90,6 +90,8 @@ class Settings:
     #: On SIGTERM, seconds a worker waits for in-flight requests before cancelling them
     #: (each cancelled request's transaction rolls back; see the README's "Stopping").
     shutdown_grace_seconds: int = 20
+    #: OpenTelemetry traces: none (off), console (JSON lines on stdout) or otlp (stridegraph/tracing.py).
+    otel_exporter: str = "none"
     extra: Mapping[str, str] = field(default_factory=dict)
     #: Sign-ups and password-reset requests per client address per ``signup_window_seconds``.
     signup_max_per_address: int = 10
@@ -366,8 +368,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=_secret(env, "METRICS_TOKEN"),
         body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
         shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
+        otel_exporter=_otel_exporter(env),
         **_retention(env),
     )
+
+
+OTEL_EXPORTERS = ("none", "console", "otlp")
+
+
+def _otel_exporter(env: Mapping[str, str]) -> str:
+    """Ours first, else the standard ``OTEL_TRACES_EXPORTER``; unset means off (the SDK's
+    own default would be otlp, which must not switch tracing on unasked)."""
+    raw = _get(env, "OTEL_EXPORTER") or (env.get("OTEL_TRACES_EXPORTER") or "").strip() or "none"
+    if raw.lower() not in OTEL_EXPORTERS:
+        raise ConfigError("OTEL_EXPORTER", f"expected one of {', '.join(OTEL_EXPORTERS)}")
+    return raw.lower()
 
 
 class _RetentionSettings(TypedDict):
