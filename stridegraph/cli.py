@@ -78,9 +78,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """
     import uvicorn
 
+    from stridegraph import tracing
     from stridegraph.logs import configure_logging, logging_config
 
     settings = _served_settings(args)
+    tracing.require(settings)
     asyncio.run(_check_database(settings, migrate_sqlite=True))
     configure_logging(settings.log_level)
     if not asyncio.run(_has_admin(settings)):
@@ -327,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 2)
     try:
         return int(args.handler(args, settings))
+    except ConfigError as exc:  # found only once the command looked (tracing)
+        return _fail(str(exc), 2)
     except StartupError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ runs as before.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -20,6 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware import Middleware
 
 from stridegraph.config import ConfigError, Settings
+
+
+def require(settings: Settings) -> None:
+    """Refuse to start (one line, exit 2) when tracing is asked for but not installed."""
+    if settings.otel_exporter != "none" and importlib.util.find_spec("opentelemetry") is None:
+        raise ConfigError(
+            "OTEL_EXPORTER", "tracing needs the otel extra: pip install 'stridegraph[otel]'"
+        )
 
 
 def provider_for(settings: Settings) -> Any | None:
