@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 
+from stridegraph import tracing
 from stridegraph.config import Settings
 from stridegraph.db.engine import engine_for, is_dead_connection, make_session_factory
 from stridegraph.db.round_trips import spawn_background
@@ -52,10 +53,25 @@ from stridegraph.graph.http_protocol import (
 from stridegraph.graph.persisted import PersistedQueries, asks_for_persisted
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
-from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
+from stridegraph.logs import bind_request, request_id_from, trace_id_from, unbind_request
+from stridegraph.metrics import GraphQLErrorCounter, Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
 STATIC = Path(__file__).parent / "static"
+#: Request headers a browser client may send cross-origin: credentials and body type, the
+#: multipart CSRF-prevention headers, Apollo Client's name/version, and the correlation
+#: headers a gateway or SPA forwards (request id, W3C trace context).
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+)
 #: The status recorded (never sent) for a request whose client went away first.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -261,9 +277,11 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id, trace_id = _request_identity(scope)
+        bound = bind_request(request_id, trace_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["trace_id"] = trace_id
         state["client_address"] = client_address(scope, self.settings.trusted_proxies)
         status = 500
         limit = self._body_limit(scope)
@@ -307,9 +325,11 @@ class RequestLogMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         except _BodyTimeout:
             status = 408
+            self.metrics.graphql_errors.labels("REQUEST_TIMEOUT").inc()
             await _body_timeout_response(scope, receive, send_wrapper)
         except _BodyTooLarge:
             status = 413
+            self.metrics.graphql_errors.labels("PAYLOAD_TOO_LARGE").inc()
             response = JSONResponse(
                 {
                     "errors": [
@@ -333,6 +353,7 @@ class RequestLogMiddleware:
         except Exception:
             status = 500
             log.exception("unhandled error", extra={"request_id": request_id})
+            self.metrics.graphql_errors.labels("INTERNAL_SERVER_ERROR").inc()
             response = JSONResponse(
                 {
                     "errors": [
@@ -354,6 +375,8 @@ class RequestLogMiddleware:
             route = _route_name(scope.get("path", ""))
             self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
             self.metrics.latency.labels(route).observe(duration)
+            if route == "/graphql":
+                self.metrics.observe_operation(state, duration)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
@@ -366,8 +389,22 @@ class RequestLogMiddleware:
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client": state["client_address"],
+                        "trace_id": trace_id,
                     },
                 )
+            unbind_request(bound)
+
+
+def _request_identity(scope: Scope) -> tuple[str, str | None]:
+    """The request id (a valid incoming ``X-Request-Id``, else a new one) and the W3C
+    trace id of its ``traceparent``, so one request is one id from the gateway on."""
+    incoming = trace = None
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+        elif name == b"traceparent":
+            trace = value.decode("latin-1")
+    return request_id_from(incoming) or uuid.uuid4().hex, trace_id_from(trace)
 
 
 class _BodyTooLarge(Exception):
@@ -477,15 +514,19 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     )
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, services: Services | None = None, tracer_provider: Any | None = None
+) -> Starlette:
     """The ASGI app. Pass ``services`` to share them with a test; otherwise the app builds and
-    owns its engine."""
+    owns its engine. ``tracer_provider``: a test's; otherwise the settings' (``tracing.py``)."""
     engine = None
     if services is None:
         engine = engine_for(settings)
         services = build_services(settings, engine)
     bound = services.sessions.kw.get("bind")
-    metrics = Metrics(engine or (bound if isinstance(bound, AsyncEngine) else None))
+    db_engine = engine or (bound if isinstance(bound, AsyncEngine) else None)
+    metrics = Metrics(db_engine)
+    provider = tracer_provider or tracing.provider_for(settings)
     outbox_gauges = OutboxGauges(metrics.registry)
     purge_schedule = PurgeSchedule(services, on_purged=PurgeMetrics(metrics.registry).record)
 
@@ -512,6 +553,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             for failure in stops:
                 if isinstance(failure, BaseException):
                     log.error("shutdown step failed", exc_info=failure)
+            tracing.shutdown(provider)
             if engine is not None:
                 services.passwords.close()
                 await engine.dispose()
@@ -549,26 +591,26 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         multipart_uploads_enabled=True,
     )
     routes: list[Any] = [
-        Route("/graphql", view),  # every method: the view answers 405 as GraphQL JSON
+        # every method: the view answers 405 as GraphQL JSON
+        Route("/graphql", GraphQLErrorCounter(view, metrics)),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    middleware = [Middleware(RequestLogMiddleware, settings=settings, metrics=metrics)]
+    middleware = [
+        *tracing.middleware(provider, db_engine),
+        Middleware(RequestLogMiddleware, settings=settings, metrics=metrics),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "apollo-require-preflight",
-                    "x-apollo-operation-name",
-                ],
+                allow_headers=list(CORS_REQUEST_HEADERS),
+                expose_headers=["x-request-id"],
                 max_age=600,
             )
         )

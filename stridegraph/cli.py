@@ -12,6 +12,8 @@ import contextlib
 import getpass
 import importlib.util
 import json
+import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -76,10 +78,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """
     import uvicorn
 
-    from stridegraph.logs import configure_logging
+    from stridegraph import tracing
+    from stridegraph.logs import configure_logging, logging_config
 
+    settings = _served_settings(args)
+    tracing.require(settings)
     asyncio.run(_check_database(settings, migrate_sqlite=True))
     configure_logging(settings.log_level)
+    if not asyncio.run(_has_admin(settings)):
+        logging.getLogger("stridegraph.setup").warning(first_admin_hint(settings))
     config = uvicorn.Config(
         "stridegraph.app:app_from_env",
         factory=True,
@@ -90,7 +97,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # so the fast path is not lost silently; the access log stays off (ours is richer)
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        log_config=None,
+        # every worker applies it first: uvicorn's own lines are our JSON too, uncoloured
+        log_config=logging_config(settings.log_level),
         access_log=False,
         proxy_headers=False,
         server_header=False,
@@ -105,6 +113,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises SIGINT too
         server.run()
     return 0 if server.started else 3  # 3: uvicorn's code for a worker that failed to start
+
+
+def _served_settings(args: argparse.Namespace) -> Settings:
+    """The settings with ``--host``/``--port`` applied. They go into the environment, which
+    every worker reads (``app.app_from_env``), so that PUBLIC_URL's default is the address
+    really served."""
+    if args.host:
+        os.environ["STRIDEGRAPH_HOST"] = args.host
+    if args.port:
+        os.environ["STRIDEGRAPH_PORT"] = str(args.port)
+    return load_settings()
+
+
+async def _has_admin(settings: Settings) -> bool:
+    from stridegraph.db.engine import engine_for, make_session_factory
+    from stridegraph.db.users import active_admin_ids
+
+    engine = engine_for(settings)
+    try:
+        async with make_session_factory(engine)() as session:
+            return bool(await active_admin_ids(session))
+    finally:
+        await engine.dispose()
+
+
+def first_admin_hint(settings: Settings) -> str:
+    """The one line a newcomer needs: sign-up is off and no one can sign in yet."""
+    program = sys.argv[0] if os.path.basename(sys.argv[0]) == "stridegraph" else "stridegraph"
+    return (
+        f"no administrator yet: create one with `{program} create-admin --username admin "
+        f"--email admin@example.com` (it asks for a password), then sign in with the login "
+        f"mutation in GraphiQL at {settings.public_url}/graphql"
+    )
 
 
 def _supervise(config: uvicorn.Config) -> None:
@@ -288,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 2)
     try:
         return int(args.handler(args, settings))
+    except ConfigError as exc:  # found only once the command looked (tracing)
+        return _fail(str(exc), 2)
     except StartupError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:

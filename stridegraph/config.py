@@ -94,6 +94,8 @@ class Settings:
     #: On SIGTERM, seconds a worker waits for in-flight requests before cancelling them
     #: (each cancelled request's transaction rolls back; see the README's "Stopping").
     shutdown_grace_seconds: int = 20
+    #: OpenTelemetry traces: none (off), console (JSON lines on stdout) or otlp (stridegraph/tracing.py).
+    otel_exporter: str = "none"
     extra: Mapping[str, str] = field(default_factory=dict)
     #: Sign-ups and password-reset requests per client address per ``signup_window_seconds``.
     signup_max_per_address: int = 10
@@ -191,6 +193,16 @@ def _api_token_ttl(env: Mapping[str, str]) -> int:
     if ttl > MAX_API_TOKEN_TTL:
         raise ConfigError("API_TOKEN_TTL", f"must be at most {MAX_API_TOKEN_TTL}, got {ttl}")
     return ttl
+
+
+def served_url(host: str, port: int) -> str:
+    """PUBLIC_URL's default: the address ``serve`` listens on, as a browser on this machine
+    reaches it (a wildcard bind at the loopback address), so photo and mail links work out
+    of the box on any port."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -302,13 +314,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
     secret, keys = _keys(env, embedded, data_dir)
     cors = _get(env, "CORS_ORIGINS")
+    host, port = _get(env, "HOST") or "127.0.0.1", _port(env)
     return Settings(
         database_url=database_url,
         secret_key=secret,
         encryption_keys=keys,
         data_dir=data_dir,
-        public_url=_url(env, "PUBLIC_URL", "http://127.0.0.1:8000", ("http", "https"))
-        or "http://127.0.0.1:8000",
+        public_url=_url(env, "PUBLIC_URL", None, ("http", "https")) or served_url(host, port),
         smtp_url=_url(env, "SMTP_URL", None, ("smtp", "smtps", "smtp+starttls")),
         mail_from=_get(env, "MAIL_FROM") or "stridegraph <no-reply@localhost>",
         mail_max_attempts=_int(env, "MAIL_MAX_ATTEMPTS", 8, minimum=1),
@@ -352,8 +364,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
         db_pool_timeout_seconds=_bounded(env, "DB_POOL_TIMEOUT", 30, 1, 600),
         db_transaction_pooler=_bool(env, "DB_TRANSACTION_POOLER", False),
-        host=_get(env, "HOST") or "127.0.0.1",
-        port=_port(env),
+        host=host,
+        port=port,
         workers=_int(env, "WORKERS", 1, minimum=1),
         signup_max_per_address=_int(env, "SIGNUP_MAX_PER_ADDRESS", 10, minimum=1),
         reset_max_per_address=_int(env, "RESET_MAX_PER_ADDRESS", 10, minimum=1),
@@ -362,8 +374,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=_secret(env, "METRICS_TOKEN"),
         body_timeout_seconds=_bounded(env, "BODY_TIMEOUT", 30, 1, 3600),
         shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
+        otel_exporter=_otel_exporter(env),
         **_retention(env),
     )
+
+
+OTEL_EXPORTERS = ("none", "console", "otlp")
+
+
+def _otel_exporter(env: Mapping[str, str]) -> str:
+    """Ours first, else the standard ``OTEL_TRACES_EXPORTER``; unset means off (the SDK's
+    own default would be otlp, which must not switch tracing on unasked)."""
+    raw = _get(env, "OTEL_EXPORTER") or (env.get("OTEL_TRACES_EXPORTER") or "").strip() or "none"
+    if raw.lower() not in OTEL_EXPORTERS:
+        raise ConfigError("OTEL_EXPORTER", f"expected one of {', '.join(OTEL_EXPORTERS)}")
+    return raw.lower()
 
 
 class _RetentionSettings(TypedDict):

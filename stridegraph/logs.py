@@ -7,16 +7,32 @@ parameters (see :func:`format_exception`).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
+import logging.config
 import re
-import sys
 import traceback
 from types import TracebackType
 from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn passes ``color_message`` (its message with ANSI colour codes) to its own formatter
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+#: An incoming ``X-Request-Id`` we keep: what gateways and proxies generate (UUIDs, hex,
+#: dotted or dashed ids), short enough for a log line, nothing that could forge a field.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: W3C trace context: version-traceid-parentid-flags; later versions may append fields.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+#: The request being served (request id, trace id), added to every line logged for it.
+_REQUEST: contextvars.ContextVar[tuple[str, str | None] | None] = contextvars.ContextVar(
+    "stridegraph_request", default=None
+)
 _SECRET_WORDS = ("password", "token", "secret", "hash", "authorization", "cookie", "code")
 
 # asyncpg puts the repr of a value it could not encode in its message ("invalid input for
@@ -81,6 +97,38 @@ def format_exception(exc_info: ExcInfo) -> str:
     return "".join(parts).rstrip("\n")
 
 
+def request_id_from(header: str | None) -> str | None:
+    """The client's (or gateway's) request id when it is one we can log as it is."""
+    if header is not None and _REQUEST_ID.fullmatch(header):
+        return header
+    return None
+
+
+def trace_id_from(traceparent: str | None) -> str | None:
+    """The trace id of a valid W3C ``traceparent`` header (version ``ff`` and all-zero ids
+    are invalid; version 00 has exactly four fields)."""
+    if traceparent is None:
+        return None
+    found = _TRACEPARENT.fullmatch(traceparent.strip())
+    if found is None:
+        return None
+    version, trace_id, parent_id, _flags, rest = found.groups()
+    if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"}:
+        return None
+    if set(parent_id) == {"0"}:
+        return None
+    return trace_id
+
+
+def bind_request(request_id: str, trace_id: str | None) -> contextvars.Token[Any]:
+    """Every line logged until :func:`unbind_request` carries these ids."""
+    return _REQUEST.set((request_id, trace_id))
+
+
+def unbind_request(token: contextvars.Token[Any]) -> None:
+    _REQUEST.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -99,6 +147,11 @@ class JsonFormatter(logging.Formatter):
             entry[key] = (
                 value if isinstance(value, (int, float, bool, type(None))) else scrub(str(value))
             )
+        bound = _REQUEST.get()
+        if bound is not None:
+            entry.setdefault("request_id", bound[0])
+            if bound[1] is not None:
+                entry.setdefault("trace_id", bound[1])
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -109,16 +162,36 @@ class JsonFormatter(logging.Formatter):
         return format_exception(ei)
 
 
+def logging_config(level: str) -> dict[str, Any]:
+    """``logging.config.dictConfig`` for the whole process: one JSON handler on stderr at the
+    root, and uvicorn's loggers (``uvicorn``, ``uvicorn.error``, ``uvicorn.access``) sending
+    to it rather than to their own coloured handlers. Given to uvicorn as ``log_config``, so
+    each worker process applies it before uvicorn logs anything."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            **{
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+            "sqlalchemy": {"level": "WARNING"},
+            "aiosqlite": {"level": "WARNING"},
+        },
+    }
+
+
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).disabled = True
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
-    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    """JSON lines for everything, Python's warnings included (``py.warnings``), which
+    would otherwise be printed raw to stderr."""
+    logging.config.dictConfig(logging_config(level))
+    logging.captureWarnings(True)

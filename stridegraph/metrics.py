@@ -1,15 +1,27 @@
-"""Prometheus metrics for requests and the things operators watch (logins, mail, the
-database: round trips per kind and the connection pool)."""
+"""Prometheus metrics for requests and the things operators watch (GraphQL operations and
+errors, mail, the database: round trips per kind and the connection pool, the process)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import orjson
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stridegraph.db import outbox as outbox_rows
 from stridegraph.db.round_trips import KINDS, counter_for
@@ -38,8 +50,111 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.operations = Histogram(
+            "stridegraph_graphql_operation_duration_seconds",
+            "Duration of executed GraphQL operations by operation name and type (names beyond "
+            f"the first {MAX_OPERATION_NAMES} distinct ones are 'other', unnamed ones "
+            "'anonymous').",
+            ["operation", "type"],
+            registry=self.registry,
+        )
+        self.operation_names = OperationNames()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)  # the process as a whole: one set of figures
         if engine is not None:
             self.registry.register(DatabaseCollector(engine))
+
+    def observe_operation(self, state: Mapping[str, Any], seconds: float) -> None:
+        """One executed operation (``graph/pipeline.py`` notes its name and type in the
+        request's state); requests refused before execution are not operations."""
+        kind = state.get("operation_type")
+        if kind is None:
+            return
+        name = self.operation_names.label(state.get("operation_name"))
+        self.operations.labels(name, kind).observe(seconds)
+
+    def count_errors(self, body: bytes) -> None:
+        """Count each error of a GraphQL response body by its ``extensions.code``."""
+        if b'"errors"' not in body:  # the common case costs one substring search
+            return
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        errors = parsed.get("errors") if isinstance(parsed, dict) else None
+        for error in errors if isinstance(errors, list) else []:
+            extensions = error.get("extensions") if isinstance(error, dict) else None
+            code = extensions.get("code") if isinstance(extensions, dict) else None
+            self.graphql_errors.labels(error_code_label(code)).inc()
+
+
+#: Distinct operation names a process labels its histogram with; later ones are "other".
+MAX_OPERATION_NAMES = 100
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+class OperationNames:
+    """Bounded label values: operation names are the client's choice, and every distinct
+    label value is a time series kept for ever. The first ``limit`` valid GraphQL names seen
+    keep their own series; anything else shares one."""
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, name: object) -> str:
+        if name is None:
+            return "anonymous"
+        if not isinstance(name, str) or not _GRAPHQL_NAME.fullmatch(name):
+            return "other"
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self.limit:
+            return "other"
+        self._seen.add(name)
+        return name
+
+
+def error_code_label(code: object) -> str:
+    """The code as a label: our codes are upper-case words; an error without one is
+    ``NONE``, anything odd ``OTHER``."""
+    if code is None:
+        return "NONE"
+    if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
+        return code
+    return "OTHER"
+
+
+class GraphQLErrorCounter:
+    """ASGI wrapper of the GraphQL view: counts the errors of every JSON response it sends,
+    whichever part produced them (execution, validation, the request checks), before any
+    compression further out."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_json = False
+        chunks: list[bytes] = []
+
+        async def counting_send(message: Message) -> None:
+            nonlocal is_json
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                is_json = b"json" in content_type
+            elif message["type"] == "http.response.body" and is_json:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self.metrics.count_errors(b"".join(chunks))
+                    chunks.clear()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 class DatabaseCollector(Collector):

@@ -83,7 +83,7 @@ async def test_limits_and_refusals_hold_on_every_repeat(closed, services):
 async def test_operation_names_a_client_makes_up_are_not_kept(closed, services):
     user = await make_user(services, "alice")
     token = await login_token(services, user)
-    cache = next(iter(closed._transport.app.routes[0].app.schema.extensions)).documents  # type: ignore[attr-defined]
+    cache = next(iter(closed._transport.app.routes[0].app.app.schema.extensions)).documents  # type: ignore[attr-defined]
     for i in range(20):
         await post(closed, ME, token, operationName=f"Nope{i}")
     await post(closed, ME, token, operationName="Me")

@@ -187,8 +187,10 @@ def request_extension(
             request_context = context.context
             request = getattr(request_context, "request", None)
             operation_name = context.operation_name
-            if request is not None:  # for the request's log line
-                request.scope.setdefault("state", {})["operation_name"] = operation_name
+            if request is not None:  # for the request's log line and operation metrics
+                state = request.scope.setdefault("state", {})
+                state["operation_name"] = operation_name
+                state["operation_type"] = context.operation_type.value
             facts = prepared.operation(operation_name) if prepared is not None else None
             failure = getattr(request_context, "auth_failure", None)
             if failure == "UNAUTHENTICATED" and facts is not None and facts.credential_only:
