@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
@@ -22,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http.ides import get_graphql_ide_html
 
+from stridegraph.assets import STATIC, VersionedStaticFiles
 from stridegraph.config import Settings
 from stridegraph.db.engine import engine_for, is_dead_connection, make_session_factory
 from stridegraph.db.round_trips import spawn_background
@@ -51,10 +49,10 @@ from stridegraph.graph.edge import (
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
+from stridegraph.graphiql import graphiql_response
 from stridegraph.metrics import Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
-STATIC = Path(__file__).parent / "static"
 #: The status recorded (never sent) for a request whose client went away first.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -170,7 +168,7 @@ class StrideGraphQL(GraphQL):
         raise RuntimeError("the context is built in __call__")
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql_html())
+        return graphiql_response()
 
 
 def _unprotected_multipart(request: Request) -> bool:
@@ -188,27 +186,6 @@ def _unprotected_multipart(request: Request) -> bool:
 
 async def _resolve(unit: Unit, *, token: str) -> Any:
     return await resolve_bearer(unit, token=token)
-
-
-_CDN_ASSETS = {
-    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
-    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
-    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
-}
-
-
-@functools.cache
-def graphiql_html() -> str:
-    """Strawberry's GraphiQL page with every asset served by stridegraph itself (no CDN):
-    the vendored files are byte-identical, so the page's integrity hashes still hold."""
-    html = get_graphql_ide_html("graphiql")
-    for url, name in _CDN_ASSETS.items():
-        html = html.replace(url, f"/static/graphiql/{name}")
-    return html
 
 
 class RequestLogMiddleware:
@@ -526,9 +503,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", VersionedStaticFiles(directory=STATIC), name="static"),
     ]
-    middleware = [Middleware(RequestLogMiddleware, settings=settings, metrics=metrics)]
+    middleware = [
+        Middleware(RequestLogMiddleware, settings=settings, metrics=metrics),
+        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
