@@ -39,6 +39,7 @@ from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
+from stridegraph.graph.cookies import forces_preflight
 from stridegraph.graph.edge import (
     BadRequest,
     check_request,
@@ -105,7 +106,7 @@ class StrideGraphQL(GraphQL):
             return
         context = Context(
             request=request,
-            response=None,
+            response=await self.get_sub_response(request),
             unit=Unit(services=self.services, session=self.services.sessions()),
             request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             client_address=scope.get("state", {}).get("client_address") or "unknown",
@@ -164,6 +165,14 @@ class StrideGraphQL(GraphQL):
                 "of `variables.…` paths that exist in `operations`."
             ) from None
 
+    async def get_sub_response(self, request: Any) -> Response:
+        """One per request, shared by the context (``graph/cookies.py`` sets cookies on it)
+        and Strawberry, which copies its headers into the answer."""
+        state = request.scope.setdefault("state", {})
+        if "sub_response" not in state:
+            state["sub_response"] = await super().get_sub_response(request)
+        return state["sub_response"]
+
     async def get_context(self, request: Any, response: Any) -> Any:  # pragma: no cover
         raise RuntimeError("the context is built in __call__")
 
@@ -177,11 +186,7 @@ def _unprotected_multipart(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").lower()
     if request.method != "POST" or not content_type.startswith("multipart/"):
         return False
-    headers = request.headers
-    return not (
-        headers.get("apollo-require-preflight", "").strip()
-        or headers.get("x-apollo-operation-name", "").strip()
-    )
+    return not forces_preflight(request.headers)
 
 
 async def _resolve(unit: Unit, *, token: str) -> Any:

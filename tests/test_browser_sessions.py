@@ -1,0 +1,110 @@
+"""Browser sessions (issue 14, point 8): the refresh token as an HttpOnly, SameSite=Strict,
+path-scoped cookie, by server setting or per login; refreshSession and logout read it, and
+only with a header that forces a CORS preflight (CSRF prevention)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from stridegraph.app import create_app
+from tests.helpers import PASSWORD, make_user
+
+LOGIN = f"""mutation($cookie: Boolean) {{ login(username: "alice", password: "{PASSWORD}",
+  refreshTokenInCookie: $cookie) {{ accessToken refreshToken errors {{ code }} }} }}"""
+REFRESH = "mutation { refreshSession { accessToken refreshToken errors { code } } }"
+LOGOUT = "mutation { logout { errors { code } } }"
+ME = "{ me { username } }"
+PREFLIGHT = {"Apollo-Require-Preflight": "true"}
+
+
+async def post(
+    http: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> tuple[httpx.Response, dict[str, Any]]:
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers or {}
+    )
+    assert response.status_code == 200, response.text
+    return response, response.json()
+
+
+def set_cookie(response: httpx.Response) -> str:
+    (header,) = response.headers.get_list("set-cookie")
+    return header
+
+
+async def test_login_puts_the_refresh_token_in_a_strict_httponly_cookie(
+    http: httpx.AsyncClient, services: Any
+) -> None:
+    await make_user(services, "alice")
+    response, body = await post(http, LOGIN, cookie=True)
+    login = body["data"]["login"]
+    assert login["errors"] == [] and login["accessToken"] and login["refreshToken"] is None
+    header = set_cookie(response).lower()
+    assert header.startswith("stridegraph_refresh=sgr") or header.startswith("stridegraph_refresh=")
+    for attribute in ("httponly", "samesite=strict", "path=/graphql", "max-age="):
+        assert attribute in header, header
+    assert "secure" in header  # testserver is not a loopback host
+    # without the argument (REFRESH_COOKIE off): the token in the payload, no cookie
+    http.cookies.clear()
+    response, body = await post(http, LOGIN)
+    assert body["data"]["login"]["refreshToken"] and not response.headers.get_list("set-cookie")
+
+
+async def test_not_secure_on_localhost(settings: Any, services: Any) -> None:
+    await make_user(services, "alice")
+    app = create_app(settings.with_(refresh_cookie=True), services=services)
+    services.settings = settings.with_(refresh_cookie=True)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as local:
+        response, body = await post(local, LOGIN)  # the server setting, no argument
+        assert body["data"]["login"]["refreshToken"] is None
+        header = set_cookie(response).lower()
+        assert "httponly" in header and "secure" not in header
+
+
+async def test_refresh_and_logout_with_the_cookie_need_a_preflight_header(
+    http: httpx.AsyncClient, services: Any
+) -> None:
+    await make_user(services, "alice")
+    response, _ = await post(http, LOGIN, cookie=True)
+    first = response.cookies["stridegraph_refresh"]
+    # httpx keeps no Secure cookie over http://: hand it back as a browser on https would
+    http.cookies.set("stridegraph_refresh", first)
+    # no CSRF header: refused, the token not spent
+    _, refused = await post(http, REFRESH)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert refused["errors"][0]["extensions"]["reason"] == "CSRF_HEADER_REQUIRED"
+    # with it: new tokens, the new refresh token in the cookie again
+    response, body = await post(http, REFRESH, PREFLIGHT)
+    refreshed = body["data"]["refreshSession"]
+    assert (
+        refreshed["errors"] == [] and refreshed["accessToken"] and refreshed["refreshToken"] is None
+    )
+    second = response.cookies["stridegraph_refresh"]
+    assert second != first
+    http.cookies.clear()
+    http.cookies.set("stridegraph_refresh", second)
+    _, me = await post(http, ME, {"Authorization": f"Bearer {refreshed['accessToken']}"})
+    assert me["data"]["me"]["username"] == "alice"
+    # logout without a bearer, by the cookie: refused without the header, then done
+    _, refused = await post(http, LOGOUT)
+    assert refused["errors"][0]["extensions"]["reason"] == "CSRF_HEADER_REQUIRED"
+    response, body = await post(http, LOGOUT, PREFLIGHT)
+    assert body["data"]["logout"]["errors"] == []
+    assert "max-age=0" in set_cookie(response).lower()
+    _, me = await post(http, ME, {"Authorization": f"Bearer {refreshed['accessToken']}"})
+    assert me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # the ended session's cookie refreshes nothing
+    _, body = await post(http, REFRESH, PREFLIGHT)
+    assert body["data"]["refreshSession"]["errors"][0]["code"] == "INVALID_TOKEN"
+
+
+async def test_refresh_with_neither_argument_nor_cookie_is_invalid(
+    http: httpx.AsyncClient,
+) -> None:
+    _, body = await post(http, REFRESH, PREFLIGHT)
+    assert body["data"]["refreshSession"]["errors"][0]["code"] == "INVALID_TOKEN"
+    _, body = await post(http, LOGOUT, PREFLIGHT)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
