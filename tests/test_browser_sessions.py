@@ -4,11 +4,15 @@ only with a header that forces a CORS preflight (CSRF prevention)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from stridegraph.app import create_app
+from tests.browser_support import assert_clean, run_script
+from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, make_user
 
 LOGIN = f"""mutation($cookie: Boolean) {{ login(username: "alice", password: "{PASSWORD}",
@@ -108,3 +112,33 @@ async def test_refresh_with_neither_argument_nor_cookie_is_invalid(
     assert body["data"]["refreshSession"]["errors"][0]["code"] == "INVALID_TOKEN"
     _, body = await post(http, LOGOUT, PREFLIGHT)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --------------------------------------------------------------------------- real browser
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_sign_in_reload_refresh_sign_out_in_chromium(
+    live_server: LiveServer, services: Any, tmp_path: Path
+) -> None:
+    await make_user(services, "alice")
+    result = run_script("sessions.mjs", live_server.url, "alice", PASSWORD, str(tmp_path / "p"))
+    assert_clean(result)
+    login = result["login"]["data"]["login"]
+    assert login["errors"] == [] and login["accessToken"] and login["refreshToken"] is None
+    assert result["scriptSeesCookie"] is False  # HttpOnly: no script can read it
+    (cookie,) = [c for c in result["cookies"] if c["name"] == "stridegraph_refresh"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/graphql"
+    assert cookie["expires"] > 0  # kept across browser restarts, until the session's end
+    # after the reload, only the cookie is left: without the CSRF header it is refused
+    assert result["refreshWithoutHeader"]["errors"][0]["extensions"]["reason"] == (
+        "CSRF_HEADER_REQUIRED"
+    )
+    refreshed = result["refresh"]["data"]["refreshSession"]
+    assert refreshed["errors"] == [] and refreshed["refreshToken"] is None
+    assert result["me"]["data"]["me"]["username"] == "alice"
+    assert result["logout"]["data"]["logout"]["errors"] == []
+    assert not [c for c in result["cookiesAfterLogout"] if c["name"] == "stridegraph_refresh"]
+    assert result["meAfterLogout"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    refused = result["refreshAfterLogout"]["data"]["refreshSession"]["errors"]
+    assert refused[0]["code"] == "INVALID_TOKEN"
