@@ -12,11 +12,12 @@ import pytest
 
 from stridegraph.app import create_app
 from tests.browser_support import assert_clean, run_script
-from tests.conftest import LiveServer
-from tests.helpers import PASSWORD, make_user
+from tests.conftest import GraphQLClient, LiveServer
+from tests.helpers import PASSWORD, login_token, make_user
+from tests.mfa_support import COMPLETE, enrol, install_clock
 
 LOGIN = f"""mutation($cookie: Boolean) {{ login(username: "alice", password: "{PASSWORD}",
-  refreshTokenInCookie: $cookie) {{ accessToken refreshToken errors {{ code }} }} }}"""
+  refreshTokenInCookie: $cookie) {{ accessToken refreshToken mfaToken errors {{ code }} }} }}"""
 REFRESH = "mutation { refreshSession { accessToken refreshToken errors { code } } }"
 LOGOUT = "mutation { logout { errors { code } } }"
 ME = "{ me { username } }"
@@ -142,3 +143,21 @@ async def test_sign_in_reload_refresh_sign_out_in_chromium(
     assert result["meAfterLogout"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     refused = result["refreshAfterLogout"]["data"]["refreshSession"]["errors"]
     assert refused[0]["code"] == "INVALID_TOKEN"
+
+
+async def test_complete_mfa_login_follows_the_server_setting(settings: Any, services: Any) -> None:
+    user = await make_user(services, "alice")
+    cookie_on = settings.with_(refresh_cookie=True)
+    services.settings = cookie_on
+    clock = install_clock(services)
+    transport = httpx.ASGITransport(app=create_app(cookie_on, services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        gql = GraphQLClient(http)
+        _, backup = await enrol(gql, await login_token(services, user), clock)
+        _, body = await post(http, LOGIN)
+        challenge = body["data"]["login"]
+        assert challenge["accessToken"] is None and challenge["refreshToken"] is None
+        response, body = await post(http, COMPLETE, **{"t": challenge["mfaToken"], "c": backup[0]})
+        done = body["data"]["completeMfaLogin"]
+        assert done["errors"] == [] and done["accessToken"] and done["refreshToken"] is None
+        assert "httponly" in set_cookie(response).lower()
