@@ -520,6 +520,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
+                # the session cookie (graph/cookies.py), never for a wildcard origin
+                allow_credentials="*" not in settings.cors_origins,
                 allow_headers=[
                     "authorization",
                     "content-type",

@@ -161,3 +161,20 @@ async def test_complete_mfa_login_follows_the_server_setting(settings: Any, serv
         done = body["data"]["completeMfaLogin"]
         assert done["errors"] == [] and done["accessToken"] and done["refreshToken"] is None
         assert "httponly" in set_cookie(response).lower()
+
+
+async def test_a_listed_origin_may_send_the_cookie_a_wildcard_may_not(
+    settings: Any, services: Any
+) -> None:
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,apollo-require-preflight",
+    }
+    for origins, credentials in ((("https://app.example.com",), "true"), (("*",), None)):
+        app = create_app(settings.with_(cors_origins=origins), services=services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.options("/graphql", headers=preflight)
+        assert response.status_code == 200, response.text
+        assert response.headers.get("access-control-allow-credentials") == credentials
