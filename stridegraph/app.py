@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
@@ -22,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http.ides import get_graphql_ide_html
 
 from stridegraph import tracing
+from stridegraph.assets import STATIC, VersionedStaticFiles
 from stridegraph.config import Settings
 from stridegraph.db.engine import engine_for, is_dead_connection, make_session_factory
 from stridegraph.db.round_trips import spawn_background
@@ -42,6 +40,7 @@ from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
 from stridegraph.graph.context import Context
+from stridegraph.graph.cookies import forces_preflight
 from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, encode_json
 from stridegraph.graph.extensions import _database_down
 from stridegraph.graph.http_protocol import (
@@ -53,11 +52,11 @@ from stridegraph.graph.http_protocol import (
 from stridegraph.graph.persisted import PersistedQueries, asks_for_persisted
 from stridegraph.graph.photos.http import photo_endpoint
 from stridegraph.graph.schema import build_schema
+from stridegraph.graphiql import graphiql_response
 from stridegraph.logs import bind_request, request_id_from, trace_id_from, unbind_request
 from stridegraph.metrics import GraphQLErrorCounter, Metrics, OutboxGauges, PurgeMetrics
 
 log = logging.getLogger("stridegraph.http")
-STATIC = Path(__file__).parent / "static"
 #: Request headers a browser client may send cross-origin: credentials and body type, the
 #: multipart CSRF-prevention headers, Apollo Client's name/version, and the correlation
 #: headers a gateway or SPA forwards (request id, W3C trace context).
@@ -127,7 +126,7 @@ class StrideGraphQL(GraphQL):
             return
         context = Context(
             request=request,
-            response=None,
+            response=await self.get_sub_response(request),
             unit=Unit(services=self.services, session=self.services.sessions()),
             request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             client_address=scope.get("state", {}).get("client_address") or "unknown",
@@ -197,11 +196,6 @@ class StrideGraphQL(GraphQL):
         response.background = sub_response.background
         return response
 
-    async def get_sub_response(self, request: Any) -> Response:
-        sub_response = await super().get_sub_response(request)
-        sub_response.media_type = request_media_type(request.headers)
-        return sub_response
-
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         try:
             return await super().parse_multipart(request)
@@ -213,11 +207,22 @@ class StrideGraphQL(GraphQL):
                 "of `variables.…` paths that exist in `operations`."
             ) from None
 
+    async def get_sub_response(self, request: Any) -> Response:
+        """One per request, shared by the context (``graph/cookies.py`` sets cookies on it)
+        and Strawberry, which copies its headers into the answer), carrying the negotiated
+        media type."""
+        state = request.scope.setdefault("state", {})
+        if "sub_response" not in state:
+            sub_response = await super().get_sub_response(request)
+            sub_response.media_type = request_media_type(request.headers)  # graph.http_protocol
+            state["sub_response"] = sub_response
+        return state["sub_response"]
+
     async def get_context(self, request: Any, response: Any) -> Any:  # pragma: no cover
         raise RuntimeError("the context is built in __call__")
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql_html())
+        return graphiql_response()
 
 
 def _unprotected_multipart(request: Request) -> bool:
@@ -226,32 +231,7 @@ def _unprotected_multipart(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").lower()
     if request.method != "POST" or not content_type.startswith("multipart/"):
         return False
-    headers = request.headers
-    return not (
-        headers.get("apollo-require-preflight", "").strip()
-        or headers.get("x-apollo-operation-name", "").strip()
-    )
-
-
-_CDN_ASSETS = {
-    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
-    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
-    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
-}
-
-
-@functools.cache
-def graphiql_html() -> str:
-    """Strawberry's GraphiQL page with every asset served by stridegraph itself (no CDN):
-    the vendored files are byte-identical, so the page's integrity hashes still hold."""
-    html = get_graphql_ide_html("graphiql")
-    for url, name in _CDN_ASSETS.items():
-        html = html.replace(url, f"/static/graphiql/{name}")
-    return html
+    return not forces_preflight(request.headers)
 
 
 class RequestLogMiddleware:
@@ -597,11 +577,12 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", VersionedStaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [
         *tracing.middleware(provider, db_engine),
         Middleware(RequestLogMiddleware, settings=settings, metrics=metrics),
+        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6),
     ]
     if settings.cors_origins:
         middleware.append(
@@ -609,6 +590,8 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
+                # the session cookie (graph/cookies.py), never for a wildcard origin
+                allow_credentials="*" not in settings.cors_origins,
                 allow_headers=list(CORS_REQUEST_HEADERS),
                 expose_headers=["x-request-id"],
                 max_age=600,

@@ -51,6 +51,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     introspection: bool = True
     graphiql: bool = True
+    #: Browser sessions: the refresh token travels in an HttpOnly cookie, not the payload
+    #: (``graph/cookies.py``); ``login(refreshTokenInCookie:)`` overrides it per login.
+    refresh_cookie: bool = False
     log_level: str = "INFO"
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -334,6 +337,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # in production
         introspection=_bool(env, "INTROSPECTION", embedded),
         graphiql=_bool(env, "GRAPHIQL", embedded),
+        refresh_cookie=_bool(env, "REFRESH_COOKIE", False),
         log_level=log_level,
         access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 15 * 60, minimum=30),
         refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),

@@ -194,3 +194,16 @@ async def revoke_user_sessions(
     return await session_rows.revoke_for_user(
         unit.session, user_id, unit.now(), keep_session_id=keep_session_id
     )
+
+
+async def end_session_by_refresh_token(unit: Unit, *, refresh_token: str) -> None:
+    """End the session a current refresh token belongs to (a browser signing out with its
+    session cookie, perhaps after its access token expired)."""
+    if not tokens.looks_like(refresh_token, tokens.REFRESH):
+        raise invalid_token()
+    found = await session_rows.find_by_refresh_hash(
+        unit.session, tokens.digest(unit.settings.secret_key, refresh_token)
+    )
+    if found is None or found[0].revoked_at is not None:
+        raise invalid_token()
+    await session_rows.revoke(unit.session, found[0].id, unit.now())

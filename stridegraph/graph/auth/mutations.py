@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -12,6 +13,7 @@ from stridegraph.domain import api_tokens as api_tokens_domain
 from stridegraph.domain import login as login_domain
 from stridegraph.domain import sessions as sessions_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph import cookies
 from stridegraph.graph.auth.types import (
     ApiToken,
     ChangePasswordPayload,
@@ -26,7 +28,7 @@ from stridegraph.graph.auth.types import (
     parse_global_id,
 )
 from stridegraph.graph.errors import run_mutation
-from stridegraph.graph.permissions import requires
+from stridegraph.graph.permissions import HasScope, requires
 from stridegraph.graph.users.types import UserMe
 
 
@@ -36,10 +38,22 @@ class AuthMutations:
         description="Sign in with a username or e-mail address and a password. With MFA on, "
         "answers mfaRequired and an mfaToken instead of tokens."
     )
-    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+    async def login(
+        self,
+        info: Info,
+        username: str,
+        password: str,
+        refresh_token_in_cookie: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="Send the refresh token as an HttpOnly cookie (Path=/graphql) "
+                "instead of in the payload; null: the server's REFRESH_COOKIE setting."
+            ),
+        ] = None,
+    ) -> LoginPayload:
         ctx = info.context
         public_url = ctx.services.settings.public_url
-        return await run_mutation(
+        payload = await run_mutation(
             info,
             login_domain.login,
             lambda result: LoginPayload.from_result(result, public_url),
@@ -49,13 +63,20 @@ class AuthMutations:
             client_address=ctx.client_address,
             user_agent=ctx.user_agent,
         )
+        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Exchange a refresh token for new tokens. The one given stops working; "
-        "presenting it again ends the whole session."
+        "presenting it again ends the whole session. Without refreshToken, the session "
+        "cookie's is used (the request then needs an Apollo-Require-Preflight header) and "
+        "the new one goes back in the cookie."
     )
-    async def refresh_session(self, info: Info, refresh_token: str) -> RefreshSessionPayload:
-        return await run_mutation(
+    async def refresh_session(
+        self, info: Info, refresh_token: str | None = None
+    ) -> RefreshSessionPayload:
+        from_cookie = refresh_token is None
+        token = cookies.presented(info) if from_cookie else refresh_token
+        payload = await run_mutation(
             info,
             sessions_domain.refresh_session,
             lambda issued: RefreshSessionPayload(
@@ -65,21 +86,37 @@ class AuthMutations:
                 refresh_expires_at=issued.refresh_expires_at,
             ),
             lambda errors: RefreshSessionPayload(errors=errors),
-            refresh_token=refresh_token,
+            refresh_token=token or "",
         )
+        return cookies.deliver(info, payload, from_cookie)
 
     @strawberry.mutation(
-        description="End the session this request is made with.",
-        extensions=[requires(scope=PROFILE_WRITE)],
+        description="End the session this request is made with (signed in, profile:write), "
+        "or without a bearer token the session of refreshToken or of the session cookie "
+        "(which then needs an Apollo-Require-Preflight header). Clears the session cookie."
     )
-    async def logout(self, info: Info) -> LogoutPayload:
-        return await run_mutation(
-            info,
-            sessions_domain.logout,
-            lambda _: LogoutPayload(),
-            lambda errors: LogoutPayload(errors=errors),
-            viewer=info.context.viewer,
-        )
+    async def logout(self, info: Info, refresh_token: str | None = None) -> LogoutPayload:
+        viewer = info.context.viewer
+        token = refresh_token or (cookies.presented(info) if viewer is None else None)
+        if token is not None and viewer is None:
+            payload = await run_mutation(
+                info,
+                sessions_domain.end_session_by_refresh_token,
+                lambda _: LogoutPayload(),
+                lambda errors: LogoutPayload(errors=errors),
+                refresh_token=token,
+            )
+        else:
+            HasScope(PROFILE_WRITE).has_permission(None, info)
+            payload = await run_mutation(
+                info,
+                sessions_domain.logout,
+                lambda _: LogoutPayload(),
+                lambda errors: LogoutPayload(errors=errors),
+                viewer=viewer,
+            )
+        cookies.clear(info)
+        return payload
 
     @strawberry.mutation(
         description="End one of your sessions (on another device, or this one).",

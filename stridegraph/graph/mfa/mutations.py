@@ -7,6 +7,7 @@ from strawberry.types import Info
 
 from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph import cookies
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.mfa.types import (
@@ -34,7 +35,7 @@ class MfaMutations:
     async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
         ctx = info.context
         public_url = _public_url(info)
-        return await run_mutation(
+        payload = await run_mutation(
             info,
             mfa.complete_login,
             lambda result: LoginPayload.from_result(result, public_url),
@@ -44,6 +45,8 @@ class MfaMutations:
             client_address=ctx.client_address,
             user_agent=ctx.user_agent,
         )
+        # the refresh token in the session cookie when the server says so (graph/cookies.py)
+        return cookies.deliver(info, payload, cookies.wanted(info, None))
 
     @strawberry.mutation(
         description="Start MFA enrolment: a new secret to scan; nothing is enabled until "
