@@ -160,6 +160,7 @@ async def federation(
         settings,
         STRIDEGRAPH_INTROSPECTION="false",
         STRIDEGRAPH_GATEWAY_SECRET=GATEWAY_SECRET,
+        STRIDEGRAPH_TRUSTED_PROXIES="127.0.0.1/32",  # the gateway
     )
     stridegraph = start_server(env, tmp)
     processes: list[NodeProcess] = []
@@ -344,7 +345,7 @@ async def test_a_listing_is_resolved_into_the_workouts_subgraph_in_one_go(
     ]
 
 
-@pytest.mark.parametrize("query", [WORKOUTS, USER_WORKOUTS])
+@pytest.mark.parametrize("query", [WORKOUTS, USER_WORKOUTS], ids=["workouts", "user"])
 async def test_a_bad_token_is_unauthenticated_and_leaks_nothing(
     fed: Federation, query: str
 ) -> None:
@@ -366,3 +367,21 @@ async def test_a_bad_token_is_unauthenticated_and_leaks_nothing(
         assert set(error["extensions"]) <= {"code", "serviceName"}, error
     for secret in (bad, GATEWAY_SECRET, "Traceback", "stacktrace", "@example.com"):
         assert secret not in response.text
+
+
+async def test_stridegraph_sees_the_client_address_behind_the_gateway(fed: Federation) -> None:
+    """The gateway appends its client to X-Forwarded-For; stridegraph, trusting the gateway,
+    logs (and rate-limits) that client. Here a load balancer in front of the gateway has
+    named the client 203.0.113.7; the gateway's own peer is the loopback test client."""
+    response = httpx.post(
+        f"{fed.gateway_url}/graphql",
+        json={"query": "query Behind { workouts { user { username } } }"},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+    )
+    assert response.status_code == 200
+    fetches = [
+        json.loads(line)
+        for line in fed.stridegraph.log().splitlines()
+        if '"Behind__accounts__' in line
+    ]
+    assert fetches and {f["client"] for f in fetches} == {"203.0.113.7"}, fetches

@@ -8,6 +8,9 @@
 //   request carrying X-Gateway-Secret, so that header goes to stridegraph's schema load only.
 // - The client's Authorization header is forwarded to every subgraph fetch: stridegraph
 //   decides what the viewer sees, for its own fields and for the users behind _entities.
+// - So is the client's address, appended to X-Forwarded-For: with the gateway in
+//   STRIDEGRAPH_TRUSTED_PROXIES, stridegraph's per-address login limits and its logs see the
+//   client, not the gateway.
 // - One JSON line {"msg":"composed","hints":[...]} says what composition had to say.
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
@@ -35,6 +38,9 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
     if (context?.authorization) {
       request.http.headers.set('authorization', context.authorization);
     }
+    if (context?.forwardedFor) {
+      request.http.headers.set('x-forwarded-for', context.forwardedFor);
+    }
   }
 }
 
@@ -50,6 +56,11 @@ const gateway = new ApolloGateway({
 const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
 const { url } = await startStandaloneServer(server, {
   listen: { host: '127.0.0.1', port: Number(process.env.PORT) },
-  context: async ({ req }) => ({ authorization: req.headers.authorization }),
+  context: async ({ req }) => ({
+    authorization: req.headers.authorization,
+    forwardedFor: [req.headers['x-forwarded-for'], req.socket.remoteAddress]
+      .filter(Boolean)
+      .join(', '),
+  }),
 });
 console.log(JSON.stringify({ msg: 'gateway ready', url }));
