@@ -102,7 +102,7 @@ def _post(url: str, variables: Any, token: str | None) -> httpx.Response:
     )
 
 
-def _clean_log(log: str) -> None:
+def clean_log(log: str) -> None:
     """Every line of the server's output is a JSON object, and none reports an unexpected
     error, a traceback or a coroutine left unawaited."""
     for line in log.splitlines():
@@ -112,7 +112,7 @@ def _clean_log(log: str) -> None:
         assert needle not in log
 
 
-async def test_junk_over_http_gives_typed_errors_and_a_clean_log(
+async def test_junk_over_http_gives_typed_errors_and_aclean_log(
     settings: Settings, services: Services, tmp_path: Path
 ) -> None:
     """The real server under uvicorn (limit 50 representations), as an admin and as an
@@ -144,4 +144,4 @@ async def test_junk_over_http_gives_typed_errors_and_a_clean_log(
         assert huge.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     finally:
         stop_server(server)
-    _clean_log(server.log())
+    clean_log(server.log())
