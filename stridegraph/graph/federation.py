@@ -6,6 +6,13 @@ A representation comes from the gateway, but anyone can send one: it must be an 
 fails the whole field with BAD_USER_INPUT naming the representation, and nothing is resolved
 (so no look-up is started and then abandoned). The values themselves are the resolvers'
 business (``User.resolve_reference`` refuses a malformed id like ``user(id:)`` does).
+
+The list itself is bounded (``MAX_REPRESENTATIONS``): within the body limit a client could
+otherwise send twenty thousand representations, each answered with its own error or sent as
+one bind parameter of a single ``IN`` (PostgreSQL's protocol allows 32,767), several seconds
+of work for one request. A gateway sends one representation per entity it needs at one step
+of its query plan (a page of 100 workouts needs 100 users), so the default, 1000, leaves room
+for ten such pages in one step.
 """
 
 from __future__ import annotations
@@ -58,6 +65,15 @@ def _checked(
     return resolve, fields
 
 
+def _check_count(representations: list[Any], limit: int) -> None:
+    if len(representations) > limit:
+        raise bad_user_input(
+            f"At most {limit} representations per request, got {len(representations)}.",
+            "representations",
+            "OUT_OF_RANGE",
+        )
+
+
 class CheckedEntities:
     """Mixin for the federation schema: its ``_entities`` resolver (strawberry builds the
     field from this method's signature, so it keeps strawberry's annotations)."""
@@ -67,6 +83,7 @@ class CheckedEntities:
     def entities_resolver(
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
+        _check_count(representations, info.context.services.settings.max_representations)
         entities = entity_resolvers(self.schema_converter.type_map)
         checked = [_checked(r, i, entities) for i, r in enumerate(representations)]
         return [resolve(info=info, **fields) for resolve, fields in checked]
