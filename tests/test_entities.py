@@ -115,7 +115,7 @@ def clean_log(log: str) -> None:
         assert needle not in log
 
 
-async def test_junk_over_http_gives_typed_errors_and_aclean_log(
+async def test_junk_over_http_gives_typed_errors_and_a_clean_log(
     settings: Settings, services: Services, tmp_path: Path
 ) -> None:
     """The real server under uvicorn (limit 50 representations), as an admin and as an

@@ -50,7 +50,7 @@ def node_or_skip() -> str:
     node = shutil.which("node")
     problem = None
     if node is None:
-        problem = "node is required (Debian package nodejs)"
+        problem = "node 20 or later is required"
     elif not (NODE_PROJECT / "node_modules").is_dir():
         problem = f"run `npm ci` in {NODE_PROJECT} (.ci/run does)"
     if problem is not None:
