@@ -7,42 +7,25 @@ import datetime as dt
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stridegraph.db.fast_read import (
-    PrecompiledRead,
-    SessionReads,
-    as_loaded,
-    session_engine,
-    split_prefixed,
-)
+from stridegraph.db.fast_read import SessionReads
 from stridegraph.db.models import ApiToken, User
-from stridegraph.db.users import viewer_user_columns
+from stridegraph.db.viewer_lookup import ViewerLookup
 
-#: What the viewer lookup reads of a personal API token (``domain/viewer.py``): not its hash.
-_VIEWER_TOKEN = (ApiToken.id, ApiToken.user_id, ApiToken.scopes, ApiToken.last_used_at)
-
-_VIEWER_BY_TOKEN_HASH = PrecompiledRead(
-    select(*(c.label(f"t_{c.key}") for c in _VIEWER_TOKEN), *viewer_user_columns())
-    .join(User, User.id == ApiToken.user_id)
-    .where(
-        ApiToken.token_hash == bindparam("token_hash"),
-        ApiToken.revoked_at.is_(None),
-        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
-    )
+#: The viewer lookup by personal API token: of the token its id, owner, scopes and last use.
+_BY_TOKEN_HASH = ViewerLookup(
+    ApiToken,
+    (ApiToken.id, ApiToken.user_id, ApiToken.scopes, ApiToken.last_used_at),
+    ApiToken.token_hash == bindparam("token_hash"),
+    ApiToken.revoked_at.is_(None),
+    or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
 )
 
 
 async def find_active_by_hash(
     session: AsyncSession, reads: SessionReads, token_hash: bytes, now: dt.datetime
 ) -> tuple[ApiToken, User] | None:
-    """The live token with this hash and its user, in one precompiled statement, reading
-    only what a viewer needs (see ``db/sessions.find_active_by_access_hash``)."""
-    row = await _VIEWER_BY_TOKEN_HASH.first(
-        session_engine(session), reads, {"token_hash": token_hash, "now": now}
-    )
-    if row is None:
-        return None
-    found = as_loaded(session, ApiToken, split_prefixed(row, "t_"))
-    return found, as_loaded(session, User, split_prefixed(row, "u_"))
+    """The live token with this hash and its user (``db/viewer_lookup``)."""
+    return await _BY_TOKEN_HASH.find(session, reads, token_hash=token_hash, now=now)
 
 
 def add(session: AsyncSession, row: ApiToken) -> ApiToken:

@@ -9,45 +9,25 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stridegraph.db.fast_read import (
-    PrecompiledRead,
-    SessionReads,
-    as_loaded,
-    session_engine,
-    split_prefixed,
-)
+from stridegraph.db.fast_read import SessionReads
 from stridegraph.db.models import RotatedRefreshToken, Session, User
-from stridegraph.db.users import viewer_user_columns
+from stridegraph.db.viewer_lookup import ViewerLookup
 
-#: What the viewer lookup reads of a session (``domain/viewer.py``): its id, owner and times,
-#: not its token hashes.
-_VIEWER_SESSION = (Session.id, Session.user_id, Session.created_at, Session.last_used_at)
-
-_VIEWER_BY_ACCESS_HASH = PrecompiledRead(
-    select(*(c.label(f"s_{c.key}") for c in _VIEWER_SESSION), *viewer_user_columns())
-    .join(User, User.id == Session.user_id)
-    .where(
-        Session.access_token_hash == bindparam("access_hash"),
-        Session.revoked_at.is_(None),
-        Session.access_expires_at > bindparam("now"),
-    )
+#: The viewer lookup by access token: of the session its id, owner and times.
+_BY_ACCESS_HASH = ViewerLookup(
+    Session,
+    (Session.id, Session.user_id, Session.created_at, Session.last_used_at),
+    Session.access_token_hash == bindparam("access_hash"),
+    Session.revoked_at.is_(None),
+    Session.access_expires_at > bindparam("now"),
 )
 
 
 async def find_active_by_access_hash(
     session: AsyncSession, reads: SessionReads, access_hash: bytes, now: dt.datetime
 ) -> tuple[Session, User] | None:
-    """The live session holding this access token and its user, in one precompiled
-    statement (``db/fast_read.py``: the one read every request makes), reading only what a
-    viewer needs; both come back persistent in ``session``, as an ORM query would leave
-    them, and the user's secrets stay deferred (``db/secrets``)."""
-    row = await _VIEWER_BY_ACCESS_HASH.first(
-        session_engine(session), reads, {"access_hash": access_hash, "now": now}
-    )
-    if row is None:
-        return None
-    found = as_loaded(session, Session, split_prefixed(row, "s_"))
-    return found, as_loaded(session, User, split_prefixed(row, "u_"))
+    """The live session holding this access token and its user (``db/viewer_lookup``)."""
+    return await _BY_ACCESS_HASH.find(session, reads, access_hash=access_hash, now=now)
 
 
 async def find_by_refresh_hash(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, delete, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,16 +21,6 @@ from stridegraph.db.models import (
     User,
 )
 from stridegraph.db.secrets import WITH_PASSWORD_HASH
-
-
-def viewer_user_columns() -> list[Label[Any]]:
-    """A user's columns as the viewer lookup reads them, labelled ``u_<key>``: all but the
-    deferred secrets (``db/secrets.py``)."""
-    return [
-        attr.columns[0].label(f"u_{attr.key}")
-        for attr in User.__mapper__.column_attrs
-        if not attr.deferred
-    ]
 
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:

@@ -1,0 +1,64 @@
+"""The statement every authenticated request makes: a live credential and its user, as one
+precompiled read (``db/fast_read.py``). Sessions and API tokens differ only in the credential
+table, the columns read of it and its liveness conditions; the rest is written here once.
+
+The user's columns are all but the deferred secrets (``db/secrets.py``); of the credential,
+only what a viewer needs, never its token hashes. Both rows come back as persistent ORM
+instances in the request's session, as an ORM query would leave them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Label, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from stridegraph.db.fast_read import (
+    PrecompiledRead,
+    SessionReads,
+    as_loaded,
+    session_engine,
+    split_prefixed,
+)
+from stridegraph.db.models import Base, User
+
+C = TypeVar("C", bound=Base)
+_CREDENTIAL, _USER = "c_", "u_"
+
+
+def _user_columns() -> list[Label[Any]]:
+    return [
+        attr.columns[0].label(f"{_USER}{attr.key}")
+        for attr in User.__mapper__.column_attrs
+        if not attr.deferred
+    ]
+
+
+class ViewerLookup:
+    """A credential table's lookup: ``columns`` of it, joined to its user, ``where`` live."""
+
+    def __init__(
+        self,
+        credential: type[C],
+        columns: Sequence[InstrumentedAttribute[Any]],
+        *where: ColumnElement[bool],
+    ) -> None:
+        self.credential = credential
+        self.read = PrecompiledRead(
+            select(*(c.label(f"{_CREDENTIAL}{c.key}") for c in columns), *_user_columns())
+            .join(User, User.id == credential.user_id)  # type: ignore[attr-defined]
+            .where(*where)
+        )
+
+    async def find(
+        self, session: AsyncSession, reads: SessionReads, **params: bytes | dt.datetime
+    ) -> tuple[Any, User] | None:
+        row = await self.read.first(session_engine(session), reads, params)
+        if row is None:
+            return None
+        found = as_loaded(session, self.credential, split_prefixed(row, _CREDENTIAL))
+        return found, as_loaded(session, User, split_prefixed(row, _USER))
