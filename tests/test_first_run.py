@@ -26,11 +26,13 @@ SETUP_STEPS = ("python3 -m venv .venv", ".venv/bin/pip install ")
 
 
 def first_run_blocks() -> tuple[list[str], list[str]]:
-    """The sh and graphql code blocks of the README's opening section (before "Running it")."""
+    """The shell and graphql code blocks of the README's opening section (before "Running
+    it"). The two set-up commands are ``sh`` blocks (tests/test_packaging.py holds the README
+    to exactly two); the create-admin step between them is a ``shell`` block."""
     opening = README.read_text().split("\n## ", 1)[0]
-    blocks = re.findall(r"```(sh|graphql)\n(.*?)```", opening, re.DOTALL)
+    blocks = re.findall(r"```(sh|shell|graphql)\n(.*?)```", opening, re.DOTALL)
     return (
-        [body.strip() for kind, body in blocks if kind == "sh"],
+        [body.strip() for kind, body in blocks if kind in ("sh", "shell")],
         [body.strip() for kind, body in blocks if kind == "graphql"],
     )
 
