@@ -112,9 +112,10 @@ class PrecompiledRead:
 
 async def _fetchrow(engine: AsyncEngine, sql: str, arguments: list[Any]) -> Any:
     """One statement on a pooled connection in autocommit (asyncpg begins nothing unless
-    asked), handed back as it was taken. A statement cut short (cancelled, or the
-    connection died) leaves the connection unusable: it is discarded, and when it was
-    dead, so are the pool's older connections (they share its fate after a restart)."""
+    asked), handed back as it was taken. On any failure (cancelled, timed out, or the
+    connection died) the connection is discarded rather than judged reusable: the read is
+    fixed, so a failure is rare and a reconnect cheap. When it was dead, so are the pool's
+    older connections (they share its fate after a restart)."""
     proxied = await engine.raw_connection()
     try:
         counter_for(engine).statement(sql)
