@@ -51,6 +51,8 @@ from stridegraph.graph.http_protocol import (
 )
 from stridegraph.graph.persisted import PersistedQueries, asks_for_persisted
 from stridegraph.graph.photos.http import photo_endpoint
+from stridegraph.graph.pipeline import documents_of
+from stridegraph.graph.precompiled_view import PrecompiledQueries
 from stridegraph.graph.schema import build_schema
 from stridegraph.graphiql import graphiql_response
 from stridegraph.logs import bind_request, request_id_from, trace_id_from, unbind_request
@@ -111,6 +113,15 @@ class StrideGraphQL(GraphQL):
         self.persisted = PersistedQueries(
             settings.persisted_queries, settings.persisted_queries_size
         )
+        self.precompiled = (
+            PrecompiledQueries(
+                self.schema._schema,  # type: ignore[attr-defined]  # graphql-core's
+                documents_of(self.schema),
+                self.persisted,
+            )
+            if settings.precompiled_queries
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,10 +144,16 @@ class StrideGraphQL(GraphQL):
         )
         try:
             await self._authenticate(request, context)
-            try:
-                response = await self.run(request, context=context)  # type: ignore[call-overload]
-            except HTTPException as exc:
-                response = error_response(exc, request.headers)
+            response = None
+            if self.precompiled is not None:
+                response = await self.precompiled.answer(
+                    request, context, await self.get_sub_response(request)
+                )
+            if response is None:
+                try:
+                    response = await self.run(request, context=context)  # type: ignore[call-overload]
+                except HTTPException as exc:
+                    response = error_response(exc, request.headers)
         finally:
             await context.close()
         await response(scope, receive, send)
@@ -366,6 +383,7 @@ class RequestLogMiddleware:
                         "path": scope.get("path"),
                         "operation": state.get("operation_name"),
                         "persisted_query": state.get("persisted_query"),
+                        "precompiled": state.get("precompiled", False),
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client": state["client_address"],

@@ -80,6 +80,9 @@ class Settings:
     #: registered documents each worker keeps (least recently used out).
     persisted_queries: bool = True
     persisted_queries_size: int = 1000
+    #: answer known plain queries from a compiled plan (graph/precompiled.py); off: always
+    #: through the executor
+    precompiled_queries: bool = True
     #: Representations one ``_entities`` call may carry (one gateway fetch per plan step).
     max_representations: int = 1000
     #: Pooled connections per worker kept open, extra ones opened under load, and how long
@@ -366,6 +369,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         persisted_queries=_bool(env, "PERSISTED_QUERIES", True),
         persisted_queries_size=_int(env, "PERSISTED_QUERIES_SIZE", 1000, minimum=1),
+        precompiled_queries=_bool(env, "PRECOMPILED_QUERIES", True),
         max_representations=_int(env, "MAX_REPRESENTATIONS", 1000, minimum=1),
         db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
         db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),

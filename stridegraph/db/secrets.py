@@ -8,11 +8,24 @@ carry a password hash or an MFA secret, and the few operations that check one sa
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Label, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from stridegraph.db.models import User
+
+
+def public_columns(prefix: str = "") -> list[Label[Any]]:
+    """Every user column but the deferred secrets, labelled ``prefix`` + attribute name: what
+    a Core read of users (the viewer lookup, listings) selects instead of the entity."""
+    return [
+        attr.columns[0].label(f"{prefix}{attr.key}")
+        for attr in User.__mapper__.column_attrs
+        if not attr.deferred
+    ]
+
 
 #: Load option for a lookup that goes on to check the password (login), so it costs no
 #: second statement.

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Label, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -25,17 +25,10 @@ from stridegraph.db.fast_read import (
     split_prefixed,
 )
 from stridegraph.db.models import Base, User
+from stridegraph.db.secrets import public_columns
 
 C = TypeVar("C", bound=Base)
 _CREDENTIAL, _USER = "c_", "u_"
-
-
-def _user_columns() -> list[Label[Any]]:
-    return [
-        attr.columns[0].label(f"{_USER}{attr.key}")
-        for attr in User.__mapper__.column_attrs
-        if not attr.deferred
-    ]
 
 
 class ViewerLookup:
@@ -49,7 +42,7 @@ class ViewerLookup:
     ) -> None:
         self.credential = credential
         self.read = PrecompiledRead(
-            select(*(c.label(f"{_CREDENTIAL}{c.key}") for c in columns), *_user_columns())
+            select(*(c.label(f"{_CREDENTIAL}{c.key}") for c in columns), *public_columns(_USER))
             .join(User, User.id == credential.user_id)  # type: ignore[attr-defined]
             .where(*where)
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -68,7 +69,14 @@ class Prepared:
     """One document text: its AST, its validation errors (None until validated) and the
     facts about it, each computed at most once."""
 
-    __slots__ = ("_asks_for_sdl", "_operations", "document", "errors", "several_operations")
+    __slots__ = (
+        "_asks_for_sdl",
+        "_operations",
+        "document",
+        "errors",
+        "plans",
+        "several_operations",
+    )
 
     def __init__(self, document: DocumentNode) -> None:
         self.document = document
@@ -78,6 +86,8 @@ class Prepared:
         )
         self._asks_for_sdl: bool | None = None
         self._operations: dict[str | None, OperationFacts] = {}
+        #: compiled forms of its operations, by name (``graph.precompiled_view`` fills it)
+        self.plans: dict[str | None, Any] = {}
 
     @property
     def asks_for_sdl(self) -> bool:
@@ -119,6 +129,15 @@ class DocumentCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def documents_of(schema: Any) -> DocumentCache:
+    """The document cache of a schema built with :func:`request_extension`."""
+    for extension in schema.extensions:
+        documents = getattr(extension, "documents", None)
+        if isinstance(documents, DocumentCache):
+            return documents
+    raise LookupError("the schema has no request pipeline")
 
 
 def request_extension(

@@ -18,6 +18,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from stridegraph.db import models
+from stridegraph.db.users import ListedUser
 from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.enums import (
     AccessType,
@@ -47,12 +48,17 @@ PRIVATE_FIELDS: tuple[str, ...] = (
 )
 
 
+_PRIVATE = frozenset(PRIVATE_FIELDS)
+#: ``User`` fields anyone who may see the user reads, straight from the row.
+_PUBLIC = frozenset({"id", "username", "name", "city", "access_type", "created_at"})
+
+
 def may_read_private(viewer: Viewer | None, user_id: int) -> bool:
     """The viewer is this user or an administrator."""
     return viewer is not None and (viewer.is_admin or viewer.user_id == user_id)
 
 
-def photo_url(row: models.User, public_url: str) -> str | None:
+def photo_url(row: models.User | ListedUser, public_url: str) -> str | None:
     """A URL that changes whenever the photo changes (the stored name is content-derived)."""
     if not row.photo_path:
         return None
@@ -112,21 +118,32 @@ class User(relay.Node):
         return PrivacySettings.from_row(await info.context.loaders.privacy_by_user.load(self.id))
 
     @classmethod
-    def from_row(cls, row: models.User, public_url: str, viewer: Viewer | None) -> User:
+    def from_row(
+        cls, row: models.User | ListedUser, public_url: str, viewer: Viewer | None
+    ) -> User:
         """The user as ``viewer`` may see it: private fields null unless ``viewer`` is the
-        user or an administrator."""
-        readable = may_read_private(viewer, row.id)
-        return cls(
-            id=row.id,
-            username=row.username,
-            name=row.name,
-            city=row.city,
-            access_type=row.access_type,
-            photo_url=photo_url(row, public_url),
-            created_at=row.created_at,
-            readable=readable,
-            **{name: getattr(row, name) if readable else None for name in PRIVATE_FIELDS},
+        user or an administrator. Nothing is copied: each field reads the row when it is
+        resolved (:meth:`__getattr__`), so a listing pays for the fields it selects, not
+        for twenty per user."""
+        user = cls.__new__(cls)
+        user.__dict__.update(
+            _row=row, _public_url=public_url, readable=may_read_private(viewer, row.id)
         )
+        return user
+
+    def __getattr__(self, name: str) -> object:
+        """A field of the wrapped row (reached only for what the instance does not hold)."""
+        try:
+            row = self.__dict__["_row"]
+        except KeyError:
+            raise AttributeError(name) from None
+        if name in _PUBLIC:
+            return getattr(row, name)
+        if name in _PRIVATE:
+            return getattr(row, name) if self.readable else None
+        if name == "photo_url":
+            return photo_url(row, self.__dict__["_public_url"])
+        raise AttributeError(name)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
