@@ -17,6 +17,8 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+import orjson
+
 # uvicorn passes ``color_message`` (its message with ANSI colour codes) to its own formatter
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "message",
@@ -48,9 +50,13 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def scrub(text: str) -> str:
-    """Remove SQL parameter values from an error message."""
-    text = _ARGUMENT_VALUE.sub(r"\1 <value hidden>", text)
-    return _PARAMETERS.sub("[parameters hidden]", text)
+    """Remove SQL parameter values from an error message. (Each pattern is tried only on
+    text holding its marker: every string of every request line passes through here.)"""
+    if _ARGUMENT_MARK in text:
+        text = _ARGUMENT_VALUE.sub(r"\1 <value hidden>", text)
+    if "[parameters: " in text:
+        text = _PARAMETERS.sub("[parameters hidden]", text)
+    return text
 
 
 def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
@@ -129,6 +135,24 @@ def unbind_request(token: contextvars.Token[Any]) -> None:
     _REQUEST.reset(token)
 
 
+#: Whether a record attribute goes into the line, by attribute name (a small, fixed set of
+#: names: the code's ``extra=`` keys), decided once per name.
+_KEPT: dict[str, bool] = {}
+
+
+def _kept(key: str) -> bool:
+    kept = _KEPT.get(key)
+    if kept is None:
+        kept = not (
+            key in _STANDARD
+            or key.startswith("_")
+            or (any(word in key.lower() for word in _SECRET_WORDS) and key != "mail_kind")
+        )
+        if len(_KEPT) < 10_000:
+            _KEPT[key] = kept
+    return kept
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -140,9 +164,7 @@ class JsonFormatter(logging.Formatter):
             "msg": scrub(record.getMessage()),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_"):
-                continue
-            if any(word in key.lower() for word in _SECRET_WORDS) and key != "mail_kind":
+            if not _kept(key):
                 continue
             entry[key] = (
                 value if isinstance(value, (int, float, bool, type(None))) else scrub(str(value))
@@ -154,7 +176,10 @@ class JsonFormatter(logging.Formatter):
                 entry.setdefault("trace_id", bound[1])
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry).decode()
+        except TypeError:  # a lone surrogate, an integer wider than 64 bits
+            return json.dumps(entry, ensure_ascii=False)
 
     def formatException(self, ei: Any) -> str:
         if ei[1] is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ _BY_TOKEN_HASH = ViewerLookup(
 
 async def find_active_by_hash(
     session: AsyncSession, reads: SessionReads, token_hash: bytes, now: dt.datetime
-) -> tuple[ApiToken, User] | None:
+) -> tuple[SimpleNamespace, User] | None:
     """The live token with this hash and its user (``db/viewer_lookup``)."""
     return await _BY_TOKEN_HASH.find(session, reads, token_hash=token_hash, now=now)
 

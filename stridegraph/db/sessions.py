@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
@@ -25,7 +26,7 @@ _BY_ACCESS_HASH = ViewerLookup(
 
 async def find_active_by_access_hash(
     session: AsyncSession, reads: SessionReads, access_hash: bytes, now: dt.datetime
-) -> tuple[Session, User] | None:
+) -> tuple[SimpleNamespace, User] | None:
     """The live session holding this access token and its user (``db/viewer_lookup``)."""
     return await _BY_ACCESS_HASH.find(session, reads, access_hash=access_hash, now=now)
 

@@ -3,14 +3,16 @@ precompiled read (``db/fast_read.py``). Sessions and API tokens differ only in t
 table, the columns read of it and its liveness conditions; the rest is written here once.
 
 The user's columns are all but the deferred secrets (``db/secrets.py``); of the credential,
-only what a viewer needs, never its token hashes. Both rows come back as persistent ORM
-instances in the request's session, as an ORM query would leave them.
+only what a viewer needs, never its token hashes. The user comes back as a persistent ORM
+instance in the request's session, as an ORM query would leave it; the credential as its
+columns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
@@ -49,9 +51,13 @@ class ViewerLookup:
 
     async def find(
         self, session: AsyncSession, reads: SessionReads, **params: bytes | dt.datetime
-    ) -> tuple[Any, User] | None:
+    ) -> tuple[SimpleNamespace, User] | None:
+        """The credential's columns as read, and its user as a persistent instance. (The
+        credential is no ORM instance: nothing writes through it, its use is recorded by
+        id (``db/last_used.py``), and tracking a second instance per request cost CPU for
+        nothing.)"""
         row = await self.read.first(session_engine(session), reads, params)
         if row is None:
             return None
-        found = as_loaded(session, self.credential, split_prefixed(row, _CREDENTIAL))
+        found = SimpleNamespace(**split_prefixed(row, _CREDENTIAL))
         return found, as_loaded(session, User, split_prefixed(row, _USER))
