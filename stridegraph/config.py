@@ -86,9 +86,13 @@ class Settings:
     #: Representations one ``_entities`` call may carry (one gateway fetch per plan step).
     max_representations: int = 1000
     #: Pooled connections per worker kept open, extra ones opened under load, and how long
-    #: a request waits for one (seconds) before it fails with SERVICE_UNAVAILABLE.
+    #: a request waits for one (seconds) before it fails with SERVICE_UNAVAILABLE. No
+    #: overflow by default: an overflow connection is closed as soon as it is returned while
+    #: the pool is full, so under sustained concurrency above the pool size nearly every
+    #: request paid for a new connection (TCP, TLS attempt, authentication, statement
+    #: preparation), measured at 34 req/s for ``me`` against 930 with waiting for one of ten.
     db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_max_overflow: int = 0
     db_pool_timeout_seconds: int = 30
     #: PgBouncer (or another pooler) in transaction mode sits in front of PostgreSQL: no
     #: server-side prepared-statement cache, and reads inside a transaction (``db/engine.py``).
@@ -372,7 +376,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         precompiled_queries=_bool(env, "PRECOMPILED_QUERIES", True),
         max_representations=_int(env, "MAX_REPRESENTATIONS", 1000, minimum=1),
         db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
-        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
+        db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0, minimum=0),
         db_pool_timeout_seconds=_bounded(env, "DB_POOL_TIMEOUT", 30, 1, 600),
         db_transaction_pooler=_bool(env, "DB_TRANSACTION_POOLER", False),
         host=host,

@@ -109,7 +109,7 @@ async def test_noted_uses_are_written_in_one_statement_and_never_backwards(
 def test_pool_settings_are_read_and_checked(tmp_path):
     env = {"STRIDEGRAPH_DATA_DIR": str(tmp_path)}
     defaults = load_settings(env)
-    assert (defaults.db_pool_size, defaults.db_max_overflow) == (10, 10)
+    assert (defaults.db_pool_size, defaults.db_max_overflow) == (10, 0)
     assert defaults.db_pool_timeout_seconds == 30
     chosen = load_settings(
         {
