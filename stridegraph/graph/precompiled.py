@@ -34,14 +34,17 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -450,15 +453,27 @@ def _completer(
     raise NotCompilable  # interfaces and unions: the executor resolves the runtime type
 
 
+#: Built-in scalars whose ``serialize`` returns a value of this exact type unchanged.
+_PASSES_AS_IS: dict[Callable[[Any], Any], type] = {
+    GraphQLString.serialize: str,
+    GraphQLID.serialize: str,
+    GraphQLBoolean.serialize: bool,
+}
+
+
 def _leaf(serialize: Callable[[Any], Any], *, nullable: bool) -> Callable[[Any, Operation], Any]:
     """A scalar or enum value as the executor serialises it (a null where the schema
     promises a value is the executor's error to report)."""
+
+    passes = _PASSES_AS_IS.get(serialize)
 
     def leaf(value: Any, operation: Operation) -> Any:
         if value is None:
             if nullable:
                 return None
             raise Fallback
+        if type(value) is passes:  # what the scalar's serialize would return unchanged
+            return value
         serialized = serialize(value)
         if serialized is Undefined or serialized is None:
             raise Fallback
