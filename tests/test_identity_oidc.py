@@ -29,10 +29,10 @@ import pytest
 from sqlalchemy import text
 
 from stridegraph.config import ConfigError, ConfiguredProvider, Settings, load_settings
-from stridegraph.db.models import IdentityProvider
 from stridegraph.domain.unit import Services
 from tests.conftest import IN_CI, Database, GraphQLClient, free_port, make_settings
 from tests.helpers import PASSWORD, login_token, make_user
+from tests.mfa_support import COMPLETE, Clock, code_at, enrol
 
 NODE_PROJECT = Path(__file__).parent / "node_oidc"
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -344,7 +344,6 @@ async def test_providers_declared_in_configuration(
     async with services.sessions() as session:
         row = (await session.execute(text("SELECT display_name FROM identity_providers"))).one()
     assert row[0] == "Authentik"
-    assert IdentityProvider.__tablename__ == "identity_providers"
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -670,3 +669,28 @@ async def test_a_locked_account_stays_locked(
         )
     refused = await external_login(gql, provider["id"], "guessed")
     assert [e["code"] for e in refused["errors"]] == ["TOO_MANY_ATTEMPTS"]
+
+
+async def test_mfa_rules_apply_to_external_sign_in(
+    gql: GraphQLClient, services: Services, db: Database, oidc: OidcServer
+) -> None:
+    admin = await admin_token(services)
+    provider = await add_provider(gql, admin, oidc.issuer)
+    alice = await make_user(services, "alice")
+    token = await login_token(services, alice)
+    data = await gql.data(START_LINK, {"p": provider["id"], "r": REDIRECT}, token=token)
+    code, state = await authorize(data["startLinkIdentity"]["authorizationUrl"], "alice-mfa")
+    linked = await gql.data(FINISH_LINK, {"code": code, "state": state}, token=token)
+    assert linked["finishLinkIdentity"]["errors"] == []
+    clock = Clock(now=dt.datetime.now(dt.UTC))
+    services.clock = clock
+    secret, _ = await enrol(gql, token, clock)
+    sessions_before = await count(db, "sessions")
+    answer = await external_login(gql, provider["id"], "alice-mfa")
+    assert answer["errors"] == [] and answer["mfaRequired"] is True
+    assert answer["accessToken"] is None and answer["mfaToken"]
+    assert await count(db, "sessions") == sessions_before
+    clock.advance(31)
+    done = await gql.data(COMPLETE, {"t": answer["mfaToken"], "c": code_at(secret, clock.now)})
+    assert done["completeMfaLogin"]["errors"] == []
+    assert done["completeMfaLogin"]["user"]["username"] == "alice"

@@ -30,7 +30,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 #: Signature algorithms accepted for ID tokens (never ``none``, never a symmetric one).
@@ -277,15 +277,10 @@ class _UnknownKey(Exception):
 def _decode(id_token: str, keys: KeySet) -> jwt.Token:
     try:
         return jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
-    except (JoseError, ValueError) as exc:
-        if _names_unknown_key(exc):
-            raise _UnknownKey from None
+    except InvalidKeyIdError:
+        raise _UnknownKey from None
+    except (JoseError, ValueError):
         raise ProviderRefused("the ID token's signature is not valid") from None
-
-
-def _names_unknown_key(exc: Exception) -> bool:
-    from_name = type(exc).__name__ in {"InvalidKeyIdError", "MissingKeyError"}
-    return from_name or "kid" in str(exc).lower()
 
 
 def _json_body(response: httpx.Response, url: str) -> dict[str, Any]:

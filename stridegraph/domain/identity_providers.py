@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import IntegrityError
+
 from stridegraph.config import ConfiguredProvider
 from stridegraph.db import identities as rows
 from stridegraph.db.models import IdentityProvider
@@ -66,8 +68,11 @@ def _require_admin(viewer: Viewer) -> None:
 
 
 def _http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        return False
 
 
 def _check(errors: Collector, given: ProviderInput, *, creating: bool) -> dict[str, Any]:
@@ -145,6 +150,7 @@ def _check(errors: Collector, given: ProviderInput, *, creating: bool) -> dict[s
 
 
 def _apply(unit: Unit, row: IdentityProvider, values: Mapping[str, Any]) -> None:
+    """Set the checked ``values`` on ``row``, encrypting the client secret."""
     for key, value in values.items():
         if key == "client_secret":
             row.client_secret_encrypted = unit.services.cipher.encrypt(value)
@@ -178,6 +184,14 @@ async def ensure_configured(unit: Unit) -> None:
         return
     configured = {p.slug: p for p in unit.settings.identity_providers}
     await unit.release()
+    try:
+        await _write_configured(unit, configured)
+    except IntegrityError:  # another worker wrote them at the same moment: theirs stand
+        log.info("configured identity providers were written by another worker")
+    oidc.configuration_synced = True
+
+
+async def _write_configured(unit: Unit, configured: Mapping[str, ConfiguredProvider]) -> None:
     async with ratelimit.side_transaction(unit) as session:
         existing = {r.slug: r for r in await rows.list_providers(session) if r.from_configuration}
         for slug, entry in configured.items():
@@ -199,12 +213,10 @@ async def ensure_configured(unit: Unit) -> None:
                 session.add(row)
             else:
                 values.pop("slug")
-            shadow = Unit(services=unit.services, session=session)
-            _apply(shadow, row, values)
+            _apply(unit, row, values)  # the unit's cipher and clock; the row is session's
         for row in existing.values():  # no longer configured: disabled, links kept
             row.enabled = False
         await session.flush()
-    oidc.configuration_synced = True
 
 
 async def identity_providers(unit: Unit, *, viewer: Viewer) -> Sequence[IdentityProvider]:
@@ -305,8 +317,9 @@ async def usable_provider(
             if provider_id
             else None
         )
-    if row is None or not row.enabled:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "There is no such identity provider.", "provider")
+    if row is None or not row.enabled:  # on a finish (by slug) there is no such argument
+        field = "provider" if slug is None else None
+        raise DomainError.of(ErrorCode.NOT_FOUND, "There is no such identity provider.", field)
     try:
         secret = unit.services.cipher.decrypt(row.client_secret_encrypted)
     except ValueError:
