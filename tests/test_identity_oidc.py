@@ -694,3 +694,23 @@ async def test_mfa_rules_apply_to_external_sign_in(
     done = await gql.data(COMPLETE, {"t": answer["mfaToken"], "c": code_at(secret, clock.now)})
     assert done["completeMfaLogin"]["errors"] == []
     assert done["completeMfaLogin"]["user"]["username"] == "alice"
+
+
+async def test_one_external_sign_in_per_operation_and_a_stale_header_is_ignored(
+    gql: GraphQLClient, services: Services, oidc: OidcServer
+) -> None:
+    token = await admin_token(services)
+    provider = await add_provider(gql, token, oidc.issuer, allowSignup=True)
+    await allow_signup(gql, token)
+    twice = await gql.execute(
+        "mutation($p: ID!, $r: String!) {"
+        " a: startExternalLogin(provider: $p, redirectUri: $r) { authorizationUrl }"
+        " b: startExternalLogin(provider: $p, redirectUri: $r) { authorizationUrl } }",
+        {"p": provider["id"], "r": REDIRECT},
+    )
+    assert twice["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    code, state = await authorize(await start(gql, provider["id"]), "stale-header")
+    finished = await gql.data(
+        FINISH, {"code": code, "state": state}, token="sga_" + "x" * 43
+    )  # an expired access token still attached
+    assert finished["finishExternalLogin"]["accessToken"]
