@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import text
 
 from stridegraph.config import ConfigError, ConfiguredProvider, Settings, load_settings
+from stridegraph.domain.identity_client import OidcClient, ProviderUnavailable
 from stridegraph.domain.unit import Services
 from tests.conftest import IN_CI, Database, GraphQLClient, free_port, make_settings
 from tests.helpers import PASSWORD, login_token, make_user
@@ -714,3 +715,21 @@ async def test_one_external_sign_in_per_operation_and_a_stale_header_is_ignored(
         FINISH, {"code": code, "state": state}, token="sga_" + "x" * 43
     )  # an expired access token still attached
     assert finished["finishExternalLogin"]["accessToken"]
+
+
+async def test_discovery_and_keys_are_cached_for_a_bounded_time(oidc: OidcServer) -> None:
+    now = [1000.0]
+    client = OidcClient(cache_seconds=60, clock=lambda: now[0])
+    first = await client.discover(oidc.issuer)
+    assert first.issuer == oidc.issuer and first.jwks_uri.startswith(oidc.issuer)
+    keys = await client._key_set(first)
+    now[0] += 59
+    assert await client.discover(oidc.issuer) is first  # reused within the lifetime
+    assert await client._key_set(first) is keys
+    now[0] += 2
+    again = await client.discover(oidc.issuer)
+    assert again is not first and again == first  # fetched anew once it ran out
+    assert await client._key_set(first) is not keys
+    down = OidcClient(timeout_seconds=2)
+    with pytest.raises(ProviderUnavailable):
+        await down.discover(f"http://127.0.0.1:{free_port()}")
