@@ -447,6 +447,7 @@ async def test_a_wrong_or_replayed_state(
         ({"nonce": "someone-elses-nonce"}, "nonce"),
         ({"exp": -600}, "expired"),
         ({"aud": "another-client"}, "audience"),
+        ({"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, "at_hash"),
     ],
 )
 async def test_an_id_token_that_fails_a_check(
@@ -470,6 +471,19 @@ async def test_an_id_token_that_fails_a_check(
     assert await count(db, "sessions") == 1
     # the very same flow untampered passes (the check is what refused)
     assert (await external_login(gql, provider["id"], f"tampered-{why}"))["accessToken"]
+
+
+async def test_a_matching_at_hash_passes(
+    gql: GraphQLClient, services: Services, oidc: OidcServer
+) -> None:
+    token = await admin_token(services)
+    provider = await add_provider(gql, token, oidc.issuer, allowSignup=True)
+    await allow_signup(gql, token)
+    code, state = await authorize(await start(gql, provider["id"]), "hashed")
+    oidc.control("tamper", {"at_hash": "$correct"})
+    data = await gql.data(FINISH, {"code": code, "state": state})
+    assert data["finishExternalLogin"]["errors"] == []
+    assert data["finishExternalLogin"]["accessToken"]
 
 
 async def test_a_provider_with_rotated_keys(

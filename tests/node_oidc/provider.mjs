@@ -10,11 +10,12 @@
 // Test controls (POST, JSON bodies):
 //   /_test/accounts  {"<id>": {claims}}  the claims of accounts (sub is the id)
 //   /_test/rotate    {}                  a new signing key (the old one is gone)
-//   /_test/tamper    {aud?, exp?, nonce?} the next ID token the token endpoint issues is
-//                                         re-signed, with the provider's current key, with
-//                                         these claims changed (exp: seconds from now)
+//   /_test/tamper    {aud?, exp?, nonce?, at_hash?}  the next ID token the token endpoint
+//                                         issues is re-signed, with the provider's current
+//                                         key, with these claims changed (exp: seconds from
+//                                         now; at_hash "$correct": the access token's)
 // Prints {"event": "ready"} once it listens.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 
 import * as jose from 'jose';
@@ -79,6 +80,10 @@ function build() {
       const payload = jose.decodeJwt(ctx.body.id_token);
       if (changes.aud !== undefined) payload.aud = changes.aud;
       if (changes.nonce !== undefined) payload.nonce = changes.nonce;
+      if (changes.at_hash === '$correct') {
+        const digest = createHash('sha256').update(ctx.body.access_token).digest();
+        payload.at_hash = digest.subarray(0, 16).toString('base64url');
+      } else if (changes.at_hash !== undefined) payload.at_hash = changes.at_hash;
       if (changes.exp !== undefined) {
         payload.exp = Math.floor(Date.now() / 1000) + changes.exp;
         payload.iat = payload.exp - 3600;
