@@ -8,6 +8,7 @@ into ``DATA_DIR`` with mode 0600 and reused; with PostgreSQL they must be given.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -19,6 +20,24 @@ from urllib.parse import urlsplit
 PREFIX = "STRIDEGRAPH_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_API_TOKEN_TTL = 100 * 365 * 24 * 3600  # 100 years, in seconds
+
+
+@dataclass(frozen=True)
+class ConfiguredProvider:
+    """An OpenID Connect provider declared in ``STRIDEGRAPH_IDENTITY_PROVIDERS``; checked
+    and stored like one an administrator made (``domain/identity_providers.py``)."""
+
+    slug: str
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    icon_url: str | None = None
+    allow_signup: bool = False
+    allowed_domains: tuple[str, ...] = ()
+    admin_claim: str | None = None
+    enabled: bool = True
 
 
 class ConfigError(Exception):
@@ -126,6 +145,15 @@ class Settings:
     retention_login_attempts_seconds: int = 0
     retention_api_tokens_seconds: int = 30 * 24 * 3600
     retention_outbox_sent_seconds: int = 7 * 24 * 3600
+    # --- OpenID Connect sign-in (domain/identity.py) ---
+    #: Providers declared here (``IDENTITY_PROVIDERS``: JSON, or the path of a JSON file).
+    identity_providers: tuple[ConfiguredProvider, ...] = ()
+    #: The only ``redirectUri`` values an external sign-in may return to (exact match).
+    oidc_redirect_uris: tuple[str, ...] = ()
+    #: Seconds allowed for each call to a provider, and how long discovery documents and
+    #: key sets are reused before they are fetched again.
+    oidc_timeout_seconds: float = 10.0
+    oidc_cache_seconds: float = 3600.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -391,6 +419,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
         otel_exporter=_otel_exporter(env),
         **_retention(env),
+        identity_providers=_identity_providers(env),
+        oidc_redirect_uris=_redirect_uris(env),
+        oidc_timeout_seconds=_float(env, "OIDC_TIMEOUT", 10.0, minimum=0.1),
+        oidc_cache_seconds=_float(env, "OIDC_CACHE_SECONDS", 3600.0, minimum=1.0),
     )
 
 
@@ -432,3 +464,94 @@ def _retention(env: Mapping[str, str]) -> _RetentionSettings:
         "retention_api_tokens_seconds": _int(env, "RETENTION_API_TOKENS", 30 * day),
         "retention_outbox_sent_seconds": _int(env, "RETENTION_OUTBOX_SENT", 7 * day),
     }
+
+
+_PROVIDER_KEYS = {
+    "slug",
+    "name",
+    "issuer",
+    "clientId",
+    "clientSecret",
+    "scopes",
+    "iconUrl",
+    "allowSignup",
+    "allowedDomains",
+    "adminClaim",
+    "enabled",
+}
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("IDENTITY_PROVIDERS", f"{what} must be a list of strings")
+    return tuple(value)
+
+
+def _identity_provider(entry: object, n: int) -> ConfiguredProvider:
+    if not isinstance(entry, dict):
+        raise ConfigError("IDENTITY_PROVIDERS", f"entry {n} is not an object")
+    unknown = set(entry) - _PROVIDER_KEYS
+    if unknown:
+        raise ConfigError("IDENTITY_PROVIDERS", f"entry {n}: unknown keys {sorted(unknown)}")
+    for key in ("slug", "name", "issuer", "clientId", "clientSecret"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ConfigError("IDENTITY_PROVIDERS", f"entry {n}: {key} is required (a string)")
+    if urlsplit(entry["issuer"]).scheme not in ("http", "https"):
+        raise ConfigError("IDENTITY_PROVIDERS", f"entry {n}: issuer must be an http(s) URL")
+    for key in ("allowSignup", "enabled"):
+        if key in entry and not isinstance(entry[key], bool):
+            raise ConfigError("IDENTITY_PROVIDERS", f"entry {n}: {key} must be true or false")
+    for key in ("iconUrl", "adminClaim"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ConfigError("IDENTITY_PROVIDERS", f"entry {n}: {key} must be a string")
+    return ConfiguredProvider(
+        slug=entry["slug"].strip(),
+        name=entry["name"].strip(),
+        issuer=entry["issuer"].strip().rstrip("/"),
+        client_id=entry["clientId"].strip(),
+        client_secret=entry["clientSecret"],
+        scopes=_strings(entry.get("scopes", "openid email profile"), "scopes"),
+        icon_url=entry.get("iconUrl"),
+        allow_signup=entry.get("allowSignup", False),
+        allowed_domains=_strings(entry.get("allowedDomains", []), "allowedDomains"),
+        admin_claim=entry.get("adminClaim"),
+        enabled=entry.get("enabled", True),
+    )
+
+
+def _identity_providers(env: Mapping[str, str]) -> tuple[ConfiguredProvider, ...]:
+    """A JSON array of provider objects, or the path of a file holding one (read once, at
+    start). Slugs must be unique."""
+    raw = _get(env, "IDENTITY_PROVIDERS")
+    if raw is None:
+        return ()
+    if not raw.lstrip().startswith("["):
+        try:
+            raw = Path(raw).read_text()
+        except OSError as exc:
+            raise ConfigError("IDENTITY_PROVIDERS", f"cannot read {raw}: {exc.strerror}") from None
+    try:
+        entries = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError("IDENTITY_PROVIDERS", f"not valid JSON: {exc}") from None
+    if not isinstance(entries, list):
+        raise ConfigError("IDENTITY_PROVIDERS", "expected a JSON array of providers")
+    providers = tuple(_identity_provider(e, n) for n, e in enumerate(entries, 1))
+    slugs = [p.slug for p in providers]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError("IDENTITY_PROVIDERS", "two providers have the same slug")
+    return providers
+
+
+def _redirect_uris(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _get(env, "OIDC_REDIRECT_URIS")
+    if raw is None:
+        return ()
+    uris = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for uri in uris:
+        parts = urlsplit(uri)
+        if not parts.scheme or (parts.scheme in ("http", "https") and not parts.hostname):
+            raise ConfigError("OIDC_REDIRECT_URIS", f"not an absolute URI: {uri!r}")
+    return uris

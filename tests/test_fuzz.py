@@ -442,6 +442,44 @@ ISSUE_CASES: dict[str, Case] = {
     "upload-as-string-literal": _q(
         'mutation { uploadMyPhoto(file: "x") { errors { code } } }', refused=False
     ),
+    # OpenID Connect (issue 17): forged states and codes, odd provider URLs
+    "external-login-forged-state": _q(
+        "mutation($s: String!) { finishExternalLogin(code: $s, state: $s) { errors { code } } }",
+        {"s": "sgs_" + "\u00e9" * 60},
+        viewer="anonymous",
+        refused=False,
+    ),
+    "external-login-huge-code": _q(
+        'mutation($c: String!) { finishExternalLogin(code: $c, state: "sgs_x") '
+        "{ errors { code } } }",
+        {"c": "c" * 100_000},
+        viewer="anonymous",
+        refused=False,
+    ),
+    "external-login-unknown-provider": _q(
+        'mutation($p: ID!) { startExternalLogin(provider: $p, redirectUri: "x:/") '
+        "{ errors { code } } }",
+        {"p": _gid("IdentityProvider:99999999999999999999")},
+        viewer="anonymous",
+        refused=False,
+    ),
+    "identity-provider-bad-ipv6-issuer": _q(
+        "mutation($i: CreateIdentityProviderInput!) { createIdentityProvider(input: $i) "
+        "{ errors { code } } }",
+        {
+            "i": {
+                "slug": "v6",
+                "name": "V6",
+                "issuer": "http://[::1",
+                "clientId": "c",
+                "clientSecret": "s",
+                "iconUrl": "https://x:99999/",
+                "allowedDomains": ["\u00e9.example"],
+            }
+        },
+        viewer="admin",
+        refused=False,
+    ),
 }
 
 

@@ -208,6 +208,49 @@ ROWS: dict[str, Row] = {
     "deleteUserPhoto": admin_write(
         "mutation($other: ID!) { deleteUserPhoto(id: $other) { errors { code } } }"
     ),
+    # OpenID Connect identity providers and linked identities (issue 17)
+    "signInProviders": same_for_signed_in("query { signInProviders { id name iconUrl } }", OK),
+    "identityProviders": Row(
+        "query { identityProviders { id slug hasClientSecret } }", UNAUTH, FORBID, FORBID, OK, OK
+    ),
+    "myIdentities": profile_read("query { myIdentities { id subject } }"),
+    "userIdentities": Row(
+        "query($other: ID!) { userIdentities(id: $other) { id } }", UNAUTH, FORBID, FORBID, OK, OK
+    ),
+    "createIdentityProvider": admin_write(
+        'mutation { createIdentityProvider(input: {slug: "kc", name: "Keycloak", '
+        'issuer: "https://sso.example.org/realms/x", clientId: "app", clientSecret: "s"}) '
+        "{ identityProvider { id } errors { code } } }"
+    ),
+    "updateIdentityProvider": admin_write(
+        'mutation { updateIdentityProvider(id: "SWRlbnRpdHlQcm92aWRlcjox", input: {name: "X"}) '
+        "{ errors { code } } }"
+    ),
+    "deleteIdentityProvider": admin_write(
+        'mutation { deleteIdentityProvider(id: "SWRlbnRpdHlQcm92aWRlcjox") { errors { code } } }'
+    ),
+    "startExternalLogin": same_for_signed_in(
+        'mutation { startExternalLogin(provider: "SWRlbnRpdHlQcm92aWRlcjox", '
+        'redirectUri: "https://app.example.org/cb") { authorizationUrl errors { code } } }',
+        OK,
+    ),
+    "finishExternalLogin": same_for_signed_in(
+        'mutation { finishExternalLogin(code: "c", state: "s") { accessToken errors { code } } }',
+        OK,
+    ),
+    "startLinkIdentity": profile_write(
+        'mutation { startLinkIdentity(provider: "SWRlbnRpdHlQcm92aWRlcjox", '
+        'redirectUri: "https://app.example.org/cb") { authorizationUrl errors { code } } }'
+    ),
+    "finishLinkIdentity": profile_write(
+        'mutation { finishLinkIdentity(code: "c", state: "s") { identity { id } errors { code } } }'
+    ),
+    "unlinkIdentity": profile_write(
+        'mutation { unlinkIdentity(id: "SWRlbnRpdHk6MQ==") { errors { code } } }'
+    ),
+    "removeUserIdentity": admin_write(
+        'mutation { removeUserIdentity(id: "SWRlbnRpdHk6MQ==") { errors { code } } }'
+    ),
 }
 
 # Operations that are not the product's own (federation plumbing), checked elsewhere.

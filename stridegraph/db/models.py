@@ -389,3 +389,61 @@ class OutboxMail(Base):
         Index("ix_outbox_state_due", "state", "next_attempt_at"),
         AUTOINCREMENT,
     )
+
+
+class IdentityProvider(Base):
+    """An OpenID Connect provider users may sign in with (Authentik, Keycloak, Google...).
+
+    Made by an administrator, or declared in configuration (``from_configuration``: then
+    synchronised from ``STRIDEGRAPH_IDENTITY_PROVIDERS`` and read-only through the API).
+    ``slug`` is what a link (``user_identity_providers.provider``) names. The client secret is
+    encrypted with the MFA secrets' cipher and never loaded implicitly."""
+
+    __tablename__ = "identity_providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    icon_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    #: Deferred, and never loaded implicitly: read it through ``db/identities.py``.
+    client_secret_encrypted: Mapped[str] = mapped_column(
+        Text, deferred=True, deferred_raiseload=True
+    )
+    scopes: Mapped[str] = mapped_column(String(500))
+    allow_signup: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Space-separated e-mail domains it may link or create accounts for; empty: any.
+    allowed_domains: Mapped[str] = mapped_column(String(1000), default="")
+    #: ``claim`` or ``claim=value``: a signed-in user whose ID token has it becomes an admin.
+    admin_claim: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    from_configuration: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (AUTOINCREMENT,)
+
+
+class OAuthState(Base):
+    """One started external sign-in or link: the ``state`` (stored as its HMAC digest), the
+    PKCE verifier (encrypted) and the nonce, single use, expiring after ten minutes.
+    ``user_id`` is set for a link, which only that user may finish."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    purpose: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (AUTOINCREMENT,)

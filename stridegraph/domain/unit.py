@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.config import Settings
 from stridegraph.db.engine import autocommit_reads, is_dead_connection, reads_autocommit
+from stridegraph.domain.identity_client import OidcClient
 from stridegraph.domain.usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -82,6 +83,14 @@ class Services:
     clock: Callable[[], dt.datetime] = utcnow
     #: Credential last-used times, written out of band in batches (``domain/usage.py``).
     usage: UsageRecorder = field(default_factory=UsageRecorder)
+    #: OpenID Connect: cached discovery documents and key sets (``domain/identity_client.py``).
+    oidc: OidcClient = field(default_factory=OidcClient)
+
+    def __post_init__(self) -> None:
+        self.oidc.configure(
+            timeout_seconds=self.settings.oidc_timeout_seconds,
+            cache_seconds=self.settings.oidc_cache_seconds,
+        )
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -1,0 +1,1 @@
+"""OpenID Connect identity providers, external sign-in and linked identities."""
