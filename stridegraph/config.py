@@ -119,6 +119,29 @@ class Settings:
     retention_login_attempts_seconds: int = 0
     retention_api_tokens_seconds: int = 30 * 24 * 3600
     retention_outbox_sent_seconds: int = 7 * 24 * 3600
+    # --- passkeys (domain/passkeys.py) ---
+    #: The WebAuthn relying party id; None: PUBLIC_URL's host name.
+    webauthn_rp_id: str | None = None
+    #: The origins a WebAuthn response may come from; empty: PUBLIC_URL's origin.
+    webauthn_origins: tuple[str, ...] = ()
+    #: The name authenticators show for this service.
+    webauthn_rp_name: str = "stridegraph"
+    #: ``preferred`` (a passkey without user verification is a first factor only) or
+    #: ``required`` (a sign-in without user verification is refused).
+    webauthn_user_verification: str = "preferred"
+    #: Whether signUp without a password (an account whose credential is a passkey) is allowed.
+    passwordless_signup: bool = False
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def passkey_origins(self) -> tuple[str, ...]:
+        if self.webauthn_origins:
+            return self.webauthn_origins
+        parts = urlsplit(self.public_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
 
     @property
     def is_sqlite(self) -> bool:
@@ -383,7 +406,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
         otel_exporter=_otel_exporter(env),
         **_retention(env),
+        **_webauthn(env),
     )
+
+
+class _WebAuthnSettings(TypedDict):
+    webauthn_rp_id: str | None
+    webauthn_origins: tuple[str, ...]
+    webauthn_rp_name: str
+    webauthn_user_verification: str
+    passwordless_signup: bool
+
+
+def _webauthn(env: Mapping[str, str]) -> _WebAuthnSettings:
+    """The passkey settings (``STRIDEGRAPH_WEBAUTHN_*``). The RP id and the origins default
+    from PUBLIC_URL (see :attr:`Settings.passkey_rp_id`), so one variable set right is
+    enough; each origin must be a bare ``scheme://host[:port]``, as browsers report it."""
+    rp_id = _get(env, "WEBAUTHN_RP_ID")
+    if rp_id is not None and ("/" in rp_id or ":" in rp_id or not rp_id.strip(".")):
+        raise ConfigError("WEBAUTHN_RP_ID", f"expected a host name, got {rp_id!r}")
+    origins: list[str] = []
+    for raw in (_get(env, "WEBAUTHN_ORIGINS") or "").split(","):
+        if not raw.strip():
+            continue
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ConfigError("WEBAUTHN_ORIGINS", f"expected scheme://host[:port], got {raw!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    verification = (_get(env, "WEBAUTHN_USER_VERIFICATION") or "preferred").lower()
+    if verification not in ("preferred", "required"):
+        raise ConfigError("WEBAUTHN_USER_VERIFICATION", "expected preferred or required")
+    return {
+        "webauthn_rp_id": rp_id.lower() if rp_id else None,
+        "webauthn_origins": tuple(origins),
+        "webauthn_rp_name": _get(env, "WEBAUTHN_RP_NAME") or "stridegraph",
+        "webauthn_user_verification": verification,
+        "passwordless_signup": _bool(env, "PASSWORDLESS_SIGNUP", False),
+    }
 
 
 OTEL_EXPORTERS = ("none", "console", "otlp")

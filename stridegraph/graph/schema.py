@@ -24,6 +24,8 @@ from stridegraph.graph.cost import OneCostlyFieldPerOperation
 from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.federation import CheckedEntities
 from stridegraph.graph.mfa.mutations import MfaMutations
+from stridegraph.graph.passkeys.mutations import PasskeyMutations
+from stridegraph.graph.passkeys.queries import PasskeyQueries
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.pipeline import request_extension
 from stridegraph.graph.request_codes import MAX_ALIASES_LIMIT, MAX_DEPTH_LIMIT, coded_rule
@@ -35,7 +37,7 @@ from stridegraph.graph.users.mutations import UserMutations
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
-QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries)
+QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries, PasskeyQueries)
 MUTATIONS: tuple[type, ...] = (
     MfaMutations,
     AuthMutations,
@@ -43,6 +45,7 @@ MUTATIONS: tuple[type, ...] = (
     SettingsMutations,
     PhotoMutations,
     AccountMutations,
+    PasskeyMutations,
 )
 TYPES: tuple[type, ...] = (User,)
 
