@@ -63,8 +63,11 @@ from webauthn.helpers.structs import (
 
 from stridegraph.db import passkeys as rows
 from stridegraph.db import users as user_rows
+from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import Passkey, PasskeyChallenge, User
-from stridegraph.domain import login, mfa, ratelimit, reauth, sign_in_methods, tokens
+from stridegraph.domain import login, mfa, notices, ratelimit, reauth, sign_in_methods, tokens
+from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain.accounts import owns_address
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.profile import require_writer
@@ -211,16 +214,32 @@ def _clean_name(name: str | None) -> str:
 # --------------------------------------------------------------------------- registration
 
 
-async def start_registration(
+async def _link_user(unit: Unit, *, token: str, use: bool) -> User:
+    """The account of a live set-password (or reset) link: the mailed link may register a
+    passkey instead of setting a password. ``use`` spends it (the ceremony's last step)."""
+    if use:
+        row = await ott.consume(unit, token=token, purpose=TokenPurpose.PASSWORD_RESET)
+    else:
+        row = await ott.peek(unit, token=token, purpose=TokenPurpose.PASSWORD_RESET)
+    user = await user_rows.get_by_id(unit.session, row.user_id)
+    if user is None or not user.active or not owns_address(user, row.new_email):
+        raise ott.invalid_token()
+    return user
+
+
+async def _registering_user(
     unit: Unit,
     *,
     viewer: Viewer | None,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
-) -> Ceremony:
-    """Creation options for a new passkey of the viewer. Recent authentication applies:
-    whoever adds a passkey can sign in as the account's owner from then on."""
+    token: str | None,
+    current_password: str | None,
+    code: str | None,
+    client_address: str,
+) -> User:
+    """Whose passkey this is: the link's account, or the viewer's after the recent-
+    authentication rule (whoever adds a passkey can sign in as the owner from then on)."""
+    if token is not None:
+        return await _link_user(unit, token=token, use=False)
     me = require_writer(viewer)
     await reauth.require_recent_auth(
         unit,
@@ -229,7 +248,28 @@ async def start_registration(
         code=code,
         client_address=client_address,
     )
-    user = me.user
+    return me.user
+
+
+async def start_registration(
+    unit: Unit,
+    *,
+    viewer: Viewer | None,
+    token: str | None = None,
+    current_password: str | None = None,
+    code: str | None = None,
+    client_address: str = "unknown",
+) -> Ceremony:
+    """Creation options for a new passkey of the viewer, or (``token``) of the account a
+    set-password link was mailed for."""
+    user = await _registering_user(
+        unit,
+        viewer=viewer,
+        token=token,
+        current_password=current_password,
+        code=code,
+        client_address=client_address,
+    )
     existing = await rows.list_for_user(unit.session, user.id)
     if len(existing) >= MAX_PASSKEYS:
         raise DomainError.of(
@@ -264,16 +304,27 @@ def _parse_registration(credential: Any) -> RegistrationCredential:
 
 
 async def finish_registration(
-    unit: Unit, *, viewer: Viewer | None, credential: Any, name: str | None = None
+    unit: Unit,
+    *,
+    viewer: Viewer | None,
+    credential: Any,
+    name: str | None = None,
+    token: str | None = None,
 ) -> Passkey:
     """Verify the attestation (``none``, or a format the library verifies: packed, TPM,
-    Android, Apple, FIDO U2F) and store the passkey under ``name``."""
-    me = require_writer(viewer)
+    Android, Apple, FIDO U2F) and store the passkey under ``name``. With ``token`` (a
+    set-password link) the link is spent, like ``resetPassword`` spends it, and, having
+    reached its address, it proves that address (a passwordless sign-up's only proof)."""
+    user = (
+        await _link_user(unit, token=token, use=True)
+        if token is not None
+        else require_writer(viewer).user
+    )
     cleaned = _clean_name(name)
     parsed = _parse_registration(credential)
     challenge = _challenge_of(parsed.response.client_data_json)
     row = await _consume(unit, challenge=challenge, purpose=REGISTRATION)
-    if row.user_id != me.user_id:
+    if row.user_id != user.id:
         raise expired_challenge()
     settings = unit.settings
     try:
@@ -292,11 +343,13 @@ async def finish_registration(
         raise DomainError.of(
             ErrorCode.INVALID, "This passkey is already registered.", CREDENTIAL_FIELD
         )
+    if token is not None:
+        await _link_used(unit, user)
     transports = [t.value for t in parsed.response.transports or []]
     return await rows.add(
         unit.session,
         Passkey(
-            user_id=me.user_id,
+            user_id=user.id,
             credential_id=verified.credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
@@ -308,6 +361,19 @@ async def finish_registration(
             created_at=unit.now(),
         ),
     )
+
+
+async def _link_used(unit: Unit, user: User) -> None:
+    """A set-password link registered a passkey: older links die, and the address the link
+    reached is proven (the admins are told of an account now awaiting them, as
+    ``verifyEmail`` would)."""
+    await ott.invalidate(unit, user_id=user.id, purposes=(TokenPurpose.PASSWORD_RESET,))
+    if not user.email_verified:
+        user.email_verified = True
+        user.updated_at = unit.now()
+        await unit.session.flush()
+        if user.pending_admin_approval:
+            await notices.approval_requested(unit, user=user)
 
 
 # --------------------------------------------------------------------------- sign-in

@@ -22,31 +22,43 @@ from stridegraph.graph.passkeys.types import (
     StartPasskeyLoginPayload,
     StartPasskeyRegistrationPayload,
 )
-from stridegraph.graph.permissions import requires
+from stridegraph.graph.permissions import HasScope, requires
 
 CREDENTIAL_HELP = (
     "The PublicKeyCredential the browser gave, as JSON (its toJSON(): id, rawId, type, "
     "response with base64url values, clientExtensionResults)."
 )
 
+LINK_HELP = (
+    "The token of a set-password (or password-reset) link we mailed: registers a passkey "
+    "for that account instead of setting a password."
+)
+
 
 @strawberry.type
 class PasskeyMutations:
     @strawberry.mutation(
-        description="Begin adding a passkey: options for navigator.credentials.create. Needs "
-        "proof of recent sign-in: currentPassword, or code (MFA), or a sign-in within the "
-        "last few minutes (else REAUTHENTICATION_REQUIRED).",
-        extensions=[requires(scope=PROFILE_WRITE)],
+        description="Begin adding a passkey: options for navigator.credentials.create. "
+        "Signed in (profile:write), with proof of recent sign-in: currentPassword, or code "
+        "(MFA), or a sign-in within the last few minutes (else REAUTHENTICATION_REQUIRED). "
+        "Or, signed in or not, with the token of a mailed set-password link instead."
     )
     async def start_passkey_registration(
-        self, info: Info, current_password: str | None = None, code: str | None = None
+        self,
+        info: Info,
+        current_password: str | None = None,
+        code: str | None = None,
+        token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
     ) -> StartPasskeyRegistrationPayload:
+        if token is None:
+            HasScope(PROFILE_WRITE).has_permission(None, info)
         return await run_mutation(
             info,
             passkeys_domain.start_registration,
             lambda ceremony: StartPasskeyRegistrationPayload(options=JSON(ceremony.options)),
             lambda errors: StartPasskeyRegistrationPayload(errors=errors),
             viewer=info.context.viewer,
+            token=token,
             current_password=current_password,
             code=code,
             client_address=info.context.client_address,
@@ -54,8 +66,8 @@ class PasskeyMutations:
 
     @strawberry.mutation(
         description="Finish adding a passkey with what navigator.credentials.create gave. "
-        "The attestation is verified when the authenticator sent one.",
-        extensions=[requires(scope=PROFILE_WRITE)],
+        "The attestation is verified when the authenticator sent one. With token (the one "
+        "startPasskeyRegistration had), the set-password link is used up."
     )
     async def finish_passkey_registration(
         self,
@@ -65,7 +77,10 @@ class PasskeyMutations:
             str | None,
             strawberry.argument(description="What to call it (at most 100 characters)."),
         ] = None,
+        token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
     ) -> FinishPasskeyRegistrationPayload:
+        if token is None:
+            HasScope(PROFILE_WRITE).has_permission(None, info)
         return await run_mutation(
             info,
             passkeys_domain.finish_registration,
@@ -74,6 +89,7 @@ class PasskeyMutations:
             viewer=info.context.viewer,
             credential=credential,
             name=name,
+            token=token,
         )
 
     @strawberry.mutation(
