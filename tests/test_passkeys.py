@@ -648,3 +648,23 @@ async def test_finish_login_payload_is_the_login_payload(gql, services, register
         {"cred": authenticator.get(options)},
     )
     assert body["data"]["finishPasskeyLogin"]["expiresAt"]
+
+
+async def test_one_passkey_sign_in_per_operation(gql, services, registered):
+    _, authenticator = registered
+    options = await login_options(gql)
+    twice = """mutation($c: JSON!) {
+      a: finishPasskeyLogin(credential: $c) { accessToken }
+      b: finishPasskeyLogin(credential: $c) { accessToken } }"""
+    body = await gql.execute(twice, {"c": authenticator.get(options)})
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert await count(services, LoginAttempt) == 0
+
+
+async def test_a_stale_bearer_header_does_not_stop_a_passkey_sign_in(gql, services, registered):
+    _, authenticator = registered
+    stale = {"Authorization": "Bearer sga_" + "x" * 43}
+    started = await gql.execute(START_LOGIN, {"u": None}, headers=stale)
+    options = started["data"]["startPasskeyLogin"]["options"]
+    body = await gql.execute(FINISH_LOGIN, {"cred": authenticator.get(options)}, headers=stale)
+    assert body["data"]["finishPasskeyLogin"]["accessToken"], body

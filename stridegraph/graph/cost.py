@@ -2,7 +2,8 @@
 
 ``signUp``, ``login``, ``completeMfaLogin``, ``requestPasswordReset`` and
 ``resendVerificationEmail`` cost an argon2 hash, a rate-limit reservation or a mail, and need
-no credentials. Aliases would let one request run thirty of them (nine seconds of CPU behind
+no credentials; so do the passkey sign-in steps (a stored challenge, or a signature check and a
+reservation). Aliases would let one request run thirty of them (nine seconds of CPU behind
 one rate-limit check at the edge), so an operation may hold at most one, counted through
 aliases, inline fragments and fragment spreads. The rule runs at validation, before anything
 executes, and tells the client what to do instead.
@@ -30,6 +31,8 @@ COSTLY_FIELDS: tuple[str, ...] = (
     "completeMfaLogin",
     "requestPasswordReset",
     "resendVerificationEmail",
+    "startPasskeyLogin",
+    "finishPasskeyLogin",
 )
 CODE = "GRAPHQL_VALIDATION_FAILED"
 

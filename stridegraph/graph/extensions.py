@@ -39,7 +39,16 @@ def _database_down(exc: BaseException | None) -> bool:
 # Mutations that authenticate by their own arguments and never use the viewer. A client whose
 # access token just expired sends it along (most GraphQL clients attach the header to every
 # request); refusing its refreshSession for that would make expiry unrecoverable.
-CREDENTIAL_EXCHANGE = frozenset({"login", "refreshSession", "completeMfaLogin", "__typename"})
+CREDENTIAL_EXCHANGE = frozenset(
+    {
+        "login",
+        "refreshSession",
+        "completeMfaLogin",
+        "startPasskeyLogin",
+        "finishPasskeyLogin",
+        "__typename",
+    }
+)
 
 
 def only_credential_exchange(document: DocumentNode, operation_name: str | None) -> bool:
