@@ -668,3 +668,21 @@ async def test_a_stale_bearer_header_does_not_stop_a_passkey_sign_in(gql, servic
     options = started["data"]["startPasskeyLogin"]["options"]
     body = await gql.execute(FINISH_LOGIN, {"cred": authenticator.get(options)}, headers=stale)
     assert body["data"]["finishPasskeyLogin"]["accessToken"], body
+
+
+async def test_user_presence_is_required(gql, services, registered):
+    user, authenticator = registered
+    options = await login_options(gql)
+    result = await finish_login(gql, authenticator.get(options, up=False, uv=False))
+    assert codes_of(result) == ["INVALID_CREDENTIALS"]
+    assert await sessions_of(services, user.id) == 1  # only the registering session
+
+
+async def test_a_user_handle_of_another_account_is_refused(gql, services, registered):
+    _, authenticator = registered
+    options = await login_options(gql)
+    answer = authenticator.get(options)
+    answer["response"]["userHandle"] = b64u(b"\x01" * 32)
+    assert codes_of(await finish_login(gql, answer)) == ["INVALID_CREDENTIALS"]
+    options = await login_options(gql)  # without a handle (a non-discoverable credential)
+    assert (await finish_login(gql, authenticator.get(options, user_handle=False)))["errors"] == []

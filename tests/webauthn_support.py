@@ -63,8 +63,8 @@ class SoftAuthenticator:
     backup_eligible: bool = False
     credentials: list[SoftCredential] = field(default_factory=list)
 
-    def _flags(self, uv: bool | None, *, attested: bool = False) -> int:
-        flags = UP | (UV if (self.user_verification if uv is None else uv) else 0)
+    def _flags(self, uv: bool | None, *, attested: bool = False, up: bool = True) -> int:
+        flags = (UP if up else 0) | (UV if (self.user_verification if uv is None else uv) else 0)
         if self.backup_eligible:
             flags |= BE | BS
         return flags | (AT if attested else 0)
@@ -141,6 +141,7 @@ class SoftAuthenticator:
         uv: bool | None = None,
         sign_count: int | None = None,
         user_handle: bool = True,
+        up: bool = True,
     ) -> dict[str, Any]:
         """``navigator.credentials.get(options)``, as ``PublicKeyCredential.toJSON()``."""
         chosen = credential or self.pick(options)
@@ -148,7 +149,7 @@ class SoftAuthenticator:
         client_data = self._client_data("webauthn.get", options["challenge"], origin or self.origin)
         auth_data = (
             hashlib.sha256((rp_id or chosen.rp_id).encode()).digest()
-            + bytes([self._flags(uv)])
+            + bytes([self._flags(uv, up=up)])
             + chosen.sign_count.to_bytes(4, "big")
         )
         signature = chosen.key.sign(
