@@ -154,6 +154,29 @@ class Settings:
     #: key sets are reused before they are fetched again.
     oidc_timeout_seconds: float = 10.0
     oidc_cache_seconds: float = 3600.0
+    # --- passkeys (domain/passkeys.py) ---
+    #: The WebAuthn relying party id; None: PUBLIC_URL's host name.
+    webauthn_rp_id: str | None = None
+    #: The origins a WebAuthn response may come from; empty: PUBLIC_URL's origin.
+    webauthn_origins: tuple[str, ...] = ()
+    #: The name authenticators show for this service.
+    webauthn_rp_name: str = "stridegraph"
+    #: ``preferred`` (a passkey without user verification is a first factor only) or
+    #: ``required`` (a sign-in without user verification is refused).
+    webauthn_user_verification: str = "preferred"
+    #: Whether signUp without a password (an account whose credential is a passkey) is allowed.
+    passwordless_signup: bool = False
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def passkey_origins(self) -> tuple[str, ...]:
+        if self.webauthn_origins:
+            return self.webauthn_origins
+        parts = urlsplit(self.public_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
 
     @property
     def is_sqlite(self) -> bool:
@@ -423,7 +446,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oidc_redirect_uris=_redirect_uris(env),
         oidc_timeout_seconds=_float(env, "OIDC_TIMEOUT", 10.0, minimum=0.1),
         oidc_cache_seconds=_float(env, "OIDC_CACHE_SECONDS", 3600.0, minimum=1.0),
+        **_webauthn(env),
     )
+
+
+class _WebAuthnSettings(TypedDict):
+    webauthn_rp_id: str | None
+    webauthn_origins: tuple[str, ...]
+    webauthn_rp_name: str
+    webauthn_user_verification: str
+    passwordless_signup: bool
+
+
+def _webauthn(env: Mapping[str, str]) -> _WebAuthnSettings:
+    """The passkey settings (``STRIDEGRAPH_WEBAUTHN_*``). The RP id and the origins default
+    from PUBLIC_URL (see :attr:`Settings.passkey_rp_id`), so one variable set right is
+    enough; each origin must be a bare ``scheme://host[:port]``, as browsers report it."""
+    rp_id = _get(env, "WEBAUTHN_RP_ID")
+    if rp_id is not None and ("/" in rp_id or ":" in rp_id or not rp_id.strip(".")):
+        raise ConfigError("WEBAUTHN_RP_ID", f"expected a host name, got {rp_id!r}")
+    origins: list[str] = []
+    for raw in (_get(env, "WEBAUTHN_ORIGINS") or "").split(","):
+        if not raw.strip():
+            continue
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ConfigError("WEBAUTHN_ORIGINS", f"expected scheme://host[:port], got {raw!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    verification = (_get(env, "WEBAUTHN_USER_VERIFICATION") or "preferred").lower()
+    if verification not in ("preferred", "required"):
+        raise ConfigError("WEBAUTHN_USER_VERIFICATION", "expected preferred or required")
+    return {
+        "webauthn_rp_id": rp_id.lower() if rp_id else None,
+        "webauthn_origins": tuple(origins),
+        "webauthn_rp_name": _get(env, "WEBAUTHN_RP_NAME") or "stridegraph",
+        "webauthn_user_verification": verification,
+        "passwordless_signup": _bool(env, "PASSWORDLESS_SIGNUP", False),
+    }
 
 
 OTEL_EXPORTERS = ("none", "console", "otlp")

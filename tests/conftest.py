@@ -306,9 +306,14 @@ class LiveServer:
 
 
 def start_server(
-    env: dict[str, str], tmp: Path, *, workers: int = 1, timeout: float = 30
+    env: dict[str, str],
+    tmp: Path,
+    *,
+    workers: int = 1,
+    timeout: float = 30,
+    port: int | None = None,
 ) -> LiveServer:
-    port = free_port()
+    port = port or free_port()
     log_path = tmp / f"server-{port}.log"
     full_env = {**os.environ, **env}
     process = subprocess.Popen(

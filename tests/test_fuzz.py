@@ -113,6 +113,7 @@ ID_TEXT = [
     "VXNlcjox",
     "VXNlcjox\n",
     "!!!",
+    *(to_global_id("Passkey", n) for n in (1, 2)),
 ]
 ID = st.one_of(
     st.sampled_from(ID_TEXT).map(_string_node),
@@ -168,6 +169,47 @@ REPRESENTATION = st.one_of(
     INT,
     st.just(graphql.ListValueNode(values=())),
 )
+_CLIENT_DATA = [
+    base64.urlsafe_b64encode(
+        b'{"type":"webauthn.get","challenge":"AAAA","origin":"http://testserver"}'
+    ).decode(),
+    base64.urlsafe_b64encode(b'{"type":"webauthn.create","challenge":7}').decode(),
+    "AAAA",
+]
+B64_TEXT = st.one_of(st.sampled_from(_CLIENT_DATA).map(_string_node), TEXT)
+# A passkey credential's shape (PublicKeyCredential.toJSON()), with every part fuzzed, so
+# documents get past the shape checks into the challenge lookup and verification.
+CREDENTIAL = st.builds(
+    lambda cid, kind, client_data, blob, signature: _object(
+        {
+            "id": cid,
+            "rawId": cid,
+            "type": kind,
+            "response": _object(
+                {
+                    "clientDataJSON": client_data,
+                    "attestationObject": blob,
+                    "authenticatorData": blob,
+                    "signature": signature,
+                }
+            ),
+        }
+    ),
+    B64_TEXT,
+    st.one_of(st.just(_string_node("public-key")), TEXT),
+    B64_TEXT,
+    B64_TEXT,
+    st.one_of(B64_TEXT, INT),
+)
+JSON_VALUE = st.one_of(
+    CREDENTIAL,
+    CREDENTIAL,
+    TEXT,
+    INT,
+    st.just(graphql.NullValueNode()),
+    st.just(graphql.ListValueNode(values=())),
+    st.just(_object({})),
+)
 SCALARS = {
     "String": TEXT,
     "Int": INT,
@@ -176,6 +218,7 @@ SCALARS = {
     "Date": DATE,
     "Upload": UPLOAD,
     "_Any": REPRESENTATION,
+    "JSON": JSON_VALUE,
 }
 
 # --------------------------------------------------------------------------- checks

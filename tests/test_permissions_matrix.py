@@ -251,6 +251,33 @@ ROWS: dict[str, Row] = {
     "removeUserIdentity": admin_write(
         'mutation { removeUserIdentity(id: "SWRlbnRpdHk6MQ==") { errors { code } } }'
     ),
+    # Passkeys (issue 16). Both sign-in steps are for anyone; the rest is the owner's
+    # (profile scopes) or an administrator's.
+    "myPasskeys": profile_read("query { myPasskeys { id name } }"),
+    "userPasskeys": Row(
+        "query($other: ID!) { userPasskeys(id: $other) { id } }", UNAUTH, FORBID, FORBID, OK, OK
+    ),
+    "startPasskeyRegistration": profile_write(
+        "mutation { startPasskeyRegistration { options errors { code } } }"
+    ),
+    "finishPasskeyRegistration": profile_write(
+        "mutation { finishPasskeyRegistration(credential: {}) { errors { code } } }"
+    ),
+    "startPasskeyLogin": same_for_signed_in(
+        'mutation { startPasskeyLogin(username: "other") { options errors { code } } }', OK
+    ),
+    "finishPasskeyLogin": same_for_signed_in(
+        "mutation { finishPasskeyLogin(credential: {}) { accessToken errors { code } } }", OK
+    ),
+    "renamePasskey": profile_write(
+        'mutation { renamePasskey(id: "UGFzc2tleTow", name: "x") { errors { code } } }'
+    ),
+    "deletePasskey": profile_write(
+        'mutation { deletePasskey(id: "UGFzc2tleTow") { errors { code } } }'
+    ),
+    "revokeUserPasskeys": admin_write(
+        "mutation($other: ID!) { revokeUserPasskeys(id: $other) { revokedCount errors { code } } }"
+    ),
 }
 
 # Operations that are not the product's own (federation plumbing), checked elsewhere.

@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -447,3 +448,66 @@ class OAuthState(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (AUTOINCREMENT,)
+
+
+class PasskeyUserHandle(Base):
+    """The WebAuthn user handle of an account: random, opaque, made at its first passkey
+    registration. Authenticators store it with a discoverable credential and send it back at
+    sign-in; it says nothing about the account (not its id, not its name)."""
+
+    __tablename__ = "passkey_user_handles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+
+
+class Passkey(Base):
+    """A WebAuthn credential registered to an account: its id and public key (COSE, as the
+    authenticator gave it), the signature counter last seen, and what the user sees of it."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Comma-separated WebAuthn transport names (``internal,hybrid``), as the browser gave them.
+    transports: Mapped[str] = mapped_column(String(200), default="")
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (AUTOINCREMENT,)
+
+
+#: ``passkey_challenges.purpose`` values.
+PASSKEY_PURPOSES = ("registration", "login")
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn ceremony in progress: the HMAC digest of the challenge we sent, what it is
+    for, and (registration, or sign-in with a username) whose it is. Single use and short
+    lived; in the database so that any worker can finish a ceremony another one started."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(20))
+    challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("purpose IN ('registration', 'login')", name="purpose_known"),
+        AUTOINCREMENT,
+    )

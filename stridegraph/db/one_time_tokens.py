@@ -82,3 +82,18 @@ async def last_issued_at(
             OneTimeToken.user_id == user_id, OneTimeToken.purpose == purpose
         )
     )
+
+
+async def find_live(
+    session: AsyncSession, *, token_hash: bytes, purpose: TokenPurpose, now: dt.datetime
+) -> OneTimeToken | None:
+    """The live token with this hash and purpose, without using it up (a link that starts a
+    two-step ceremony is used up only by its last step)."""
+    return await session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash,
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > now,
+        )
+    )

@@ -108,3 +108,21 @@ async def issued_recently(
     requests cannot flood a mailbox)."""
     last = await rows.last_issued_at(unit.session, user_id=user_id, purpose=purpose)
     return last is not None and last > unit.now() - within
+
+
+async def peek(
+    unit: Unit, *, token: str, purpose: TokenPurpose, field: str | None = "token"
+) -> OneTimeToken:
+    """The row of a live token, left unused; INVALID_TOKEN like :func:`consume` otherwise."""
+    token = token.strip()
+    if not tokens.looks_like(token, prefix_for(purpose)):
+        raise invalid_token(field)
+    row = await rows.find_live(
+        unit.session,
+        token_hash=tokens.digest(unit.settings.secret_key, token),
+        purpose=purpose,
+        now=unit.now(),
+    )
+    if row is None:
+        raise invalid_token(field)
+    return row

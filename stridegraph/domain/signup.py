@@ -103,15 +103,23 @@ async def sign_up(
     username: str,
     email: str,
     name: str,
-    password: str,
+    password: str | None,
     preferred_language: Language | None = None,
     client_address: str = "unknown",
 ) -> SignUpStatus:
     """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off,
-    TOO_MANY_ATTEMPTS beyond ``SIGNUP_MAX_PER_ADDRESS`` sign-ups from one client address."""
+    TOO_MANY_ATTEMPTS beyond ``SIGNUP_MAX_PER_ADDRESS`` sign-ups from one client address.
+
+    Without a password (only where ``PASSWORDLESS_SIGNUP`` allows it, and mail works) the
+    account's first credential comes from a mailed set-password link, which can register a
+    passkey (``startPasskeyRegistration(token:)``) or set a password."""
     settings = await get_settings(unit)
     if not settings.signup_enabled:
         raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
+    if password is None:
+        if not unit.settings.passwordless_signup:
+            raise DomainError.of(ErrorCode.REQUIRED, "Choose a password.", "password")
+        require_mail(unit, "password")
     await unit.release()  # the limiter's side transactions need no second pooled connection
     await ratelimit.count_request(
         unit,
@@ -148,6 +156,8 @@ async def sign_up(
         await send_verification(unit, user=user)
     elif approve:
         await notices.approval_requested(unit, user=user)
+    if password is None:
+        await notices.set_password_link(unit, user=user)
     return status
 
 

@@ -1,9 +1,10 @@
 """At most one costly anonymous field per operation.
 
 ``signUp``, ``login``, ``completeMfaLogin``, ``requestPasswordReset`` and
-``resendVerificationEmail`` cost an argon2 hash, a rate-limit reservation or a mail, and
-``startExternalLogin`` / ``finishExternalLogin`` calls to an identity provider; all need no
-credentials. Aliases would let one request run thirty of them (nine seconds of CPU behind
+``resendVerificationEmail`` cost an argon2 hash, a rate-limit reservation or a mail, and need
+no credentials; so do the passkey sign-in steps (a stored challenge, or a signature check and a
+reservation) and ``startExternalLogin`` / ``finishExternalLogin`` (calls to an identity
+provider). Aliases would let one request run thirty of them (nine seconds of CPU behind
 one rate-limit check at the edge), so an operation may hold at most one, counted through
 aliases, inline fragments and fragment spreads. The rule runs at validation, before anything
 executes, and tells the client what to do instead.
@@ -33,6 +34,8 @@ COSTLY_FIELDS: tuple[str, ...] = (
     "resendVerificationEmail",
     "startExternalLogin",
     "finishExternalLogin",
+    "startPasskeyLogin",
+    "finishPasskeyLogin",
 )
 CODE = "GRAPHQL_VALIDATION_FAILED"
 

@@ -40,7 +40,15 @@ def _database_down(exc: BaseException | None) -> bool:
 # access token just expired sends it along (most GraphQL clients attach the header to every
 # request); refusing its refreshSession for that would make expiry unrecoverable.
 CREDENTIAL_EXCHANGE = frozenset(
-    {"login", "refreshSession", "completeMfaLogin", "finishExternalLogin", "__typename"}
+    {
+        "login",
+        "refreshSession",
+        "completeMfaLogin",
+        "finishExternalLogin",
+        "startPasskeyLogin",
+        "finishPasskeyLogin",
+        "__typename",
+    }
 )
 
 

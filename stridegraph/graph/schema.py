@@ -26,6 +26,8 @@ from stridegraph.graph.federation import CheckedEntities
 from stridegraph.graph.identity.mutations import IdentityMutations
 from stridegraph.graph.identity.queries import IdentityQueries
 from stridegraph.graph.mfa.mutations import MfaMutations
+from stridegraph.graph.passkeys.mutations import PasskeyMutations
+from stridegraph.graph.passkeys.queries import PasskeyQueries
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.pipeline import request_extension
 from stridegraph.graph.request_codes import MAX_ALIASES_LIMIT, MAX_DEPTH_LIMIT, coded_rule
@@ -37,7 +39,13 @@ from stridegraph.graph.users.mutations import UserMutations
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
-QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries, IdentityQueries)
+QUERIES: tuple[type, ...] = (
+    UserQueries,
+    SettingsQueries,
+    AuthQueries,
+    IdentityQueries,
+    PasskeyQueries,
+)
 MUTATIONS: tuple[type, ...] = (
     MfaMutations,
     AuthMutations,
@@ -46,6 +54,7 @@ MUTATIONS: tuple[type, ...] = (
     PhotoMutations,
     AccountMutations,
     IdentityMutations,
+    PasskeyMutations,
 )
 TYPES: tuple[type, ...] = (User,)
 

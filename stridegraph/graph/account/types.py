@@ -21,7 +21,11 @@ class SignUpInput:
     username: str
     email: str
     name: str
-    password: str
+    password: str | None = strawberry.field(
+        default=None,
+        description="Required unless the server allows passwordless sign-up: then, without "
+        "one, a link is mailed to register a passkey (or set a password) with.",
+    )
     preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Also the language of the mail we send."
     )

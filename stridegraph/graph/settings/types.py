@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.types import Info
 
 from stridegraph.domain.settings import EffectiveSettings
 from stridegraph.graph.enums import PasswordPolicy
@@ -20,6 +21,13 @@ class ServerSettings:
     password_min_length_regular: int
     password_min_length_admin: int
     mail_enabled: bool = strawberry.field(description="Whether this server can send mail.")
+
+    @strawberry.field(
+        description="Whether signUp may leave out the password: the mailed link then "
+        "registers a passkey (or sets a password). Never without mail."
+    )
+    def passwordless_signup(self, info: Info) -> bool:
+        return bool(info.context.services.settings.passwordless_signup and self.mail_enabled)
 
     @classmethod
     def from_domain(cls, s: EffectiveSettings) -> ServerSettings:

@@ -19,6 +19,7 @@ from strawberry.types import Info
 
 from stridegraph.db import models
 from stridegraph.db.users import ListedUser
+from stridegraph.domain.passkeys import count_passkeys
 from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.enums import (
     AccessType,
@@ -29,6 +30,7 @@ from stridegraph.graph.enums import (
     Units,
     WeekDay,
 )
+from stridegraph.graph.errors import run_query
 
 #: ``User`` fields only the user and admins may read (null for anyone else).
 PRIVATE_FIELDS: tuple[str, ...] = (
@@ -217,6 +219,10 @@ class UserMe:
     @strawberry.field
     async def external_auth_count(self, info: Info) -> int:
         return await info.context.loaders.external_auth_count.load(self.user_id)
+
+    @strawberry.field(description="How many passkeys can sign in to this account.")
+    async def passkey_count(self, info: Info) -> int:
+        return int(await run_query(info, count_passkeys, user_id=self.user_id))
 
     @strawberry.field
     async def is_strava_linked(self, info: Info) -> bool:

@@ -5,7 +5,7 @@ started sign-ins and links (state digests, single use, ten minutes). Links stay 
 ``user_identity_providers``, whose ``provider`` names a provider's ``slug``.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,196 @@
+"""Passkey mutations: the two ceremonies (registration, sign-in) and managing passkeys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from stridegraph.domain import passkeys as passkeys_domain
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph import cookies, ids
+from stridegraph.graph.auth.types import LoginPayload
+from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.passkeys.types import (
+    DeletePasskeyPayload,
+    FinishPasskeyRegistrationPayload,
+    Passkey,
+    RenamePasskeyPayload,
+    RevokeUserPasskeysPayload,
+    StartPasskeyLoginPayload,
+    StartPasskeyRegistrationPayload,
+)
+from stridegraph.graph.permissions import HasScope, requires
+
+CREDENTIAL_HELP = (
+    "The PublicKeyCredential the browser gave, as JSON (its toJSON(): id, rawId, type, "
+    "response with base64url values, clientExtensionResults)."
+)
+
+LINK_HELP = (
+    "The token of a set-password (or password-reset) link we mailed: registers a passkey "
+    "for that account instead of setting a password."
+)
+
+
+@strawberry.type
+class PasskeyMutations:
+    @strawberry.mutation(
+        description="Begin adding a passkey: options for navigator.credentials.create. "
+        "Signed in (profile:write), with proof of recent sign-in: currentPassword, or code "
+        "(MFA), or a sign-in within the last few minutes (else REAUTHENTICATION_REQUIRED). "
+        "Or, signed in or not, with the token of a mailed set-password link instead."
+    )
+    async def start_passkey_registration(
+        self,
+        info: Info,
+        current_password: str | None = None,
+        code: str | None = None,
+        token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
+    ) -> StartPasskeyRegistrationPayload:
+        if token is None:
+            HasScope(PROFILE_WRITE).has_permission(None, info)
+        return await run_mutation(
+            info,
+            passkeys_domain.start_registration,
+            lambda ceremony: StartPasskeyRegistrationPayload(options=JSON(ceremony.options)),
+            lambda errors: StartPasskeyRegistrationPayload(errors=errors),
+            viewer=info.context.viewer,
+            token=token,
+            current_password=current_password,
+            code=code,
+            client_address=info.context.client_address,
+        )
+
+    @strawberry.mutation(
+        description="Finish adding a passkey with what navigator.credentials.create gave. "
+        "The attestation is verified when the authenticator sent one. With token (the one "
+        "startPasskeyRegistration had), the set-password link is used up."
+    )
+    async def finish_passkey_registration(
+        self,
+        info: Info,
+        credential: Annotated[JSON, strawberry.argument(description=CREDENTIAL_HELP)],
+        name: Annotated[
+            str | None,
+            strawberry.argument(description="What to call it (at most 100 characters)."),
+        ] = None,
+        token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
+    ) -> FinishPasskeyRegistrationPayload:
+        if token is None:
+            HasScope(PROFILE_WRITE).has_permission(None, info)
+        return await run_mutation(
+            info,
+            passkeys_domain.finish_registration,
+            lambda row: FinishPasskeyRegistrationPayload(passkey=Passkey.from_row(row)),
+            lambda errors: FinishPasskeyRegistrationPayload(errors=errors),
+            viewer=info.context.viewer,
+            credential=credential,
+            name=name,
+            token=token,
+        )
+
+    @strawberry.mutation(
+        description="Begin signing in with a passkey: options for navigator.credentials.get. "
+        "Without username, any passkey the browser holds for this site may answer."
+    )
+    async def start_passkey_login(
+        self, info: Info, username: str | None = None
+    ) -> StartPasskeyLoginPayload:
+        return await run_mutation(
+            info,
+            passkeys_domain.start_login,
+            lambda ceremony: StartPasskeyLoginPayload(options=JSON(ceremony.options)),
+            lambda errors: StartPasskeyLoginPayload(errors=errors),
+            username=username,
+        )
+
+    @strawberry.mutation(
+        description="Finish signing in with what navigator.credentials.get gave; answers "
+        "like login. A passkey that verified the user (PIN, biometrics) satisfies MFA; "
+        "otherwise a user with MFA on gets mfaRequired and an mfaToken."
+    )
+    async def finish_passkey_login(
+        self,
+        info: Info,
+        credential: Annotated[JSON, strawberry.argument(description=CREDENTIAL_HELP)],
+        refresh_token_in_cookie: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="Send the refresh token as an HttpOnly cookie (Path=/graphql) "
+                "instead of in the payload; null: the server's REFRESH_COOKIE setting."
+            ),
+        ] = None,
+    ) -> LoginPayload:
+        ctx = info.context
+        public_url = ctx.services.settings.public_url
+        payload = await run_mutation(
+            info,
+            passkeys_domain.finish_login,
+            lambda result: LoginPayload.from_result(result, public_url),
+            lambda errors: LoginPayload(errors=errors),
+            credential=credential,
+            client_address=ctx.client_address,
+            user_agent=ctx.user_agent,
+        )
+        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
+
+    @strawberry.mutation(
+        description="Rename one of your passkeys.", extensions=[requires(scope=PROFILE_WRITE)]
+    )
+    async def rename_passkey(
+        self, info: Info, id: strawberry.ID, name: str
+    ) -> RenamePasskeyPayload:
+        return await run_mutation(
+            info,
+            passkeys_domain.rename_passkey,
+            lambda row: RenamePasskeyPayload(passkey=Passkey.from_row(row)),
+            lambda errors: RenamePasskeyPayload(errors=errors),
+            viewer=info.context.viewer,
+            passkey_id=ids.parse_global_id(id, "Passkey"),
+            name=name,
+        )
+
+    @strawberry.mutation(
+        description="Remove one of your passkeys. Refused (LAST_SIGN_IN_METHOD) when it is "
+        "your only way to sign in. Needs proof of recent sign-in, like "
+        "startPasskeyRegistration.",
+        extensions=[requires(scope=PROFILE_WRITE)],
+    )
+    async def delete_passkey(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        current_password: str | None = None,
+        code: str | None = None,
+    ) -> DeletePasskeyPayload:
+        return await run_mutation(
+            info,
+            passkeys_domain.delete_passkey,
+            lambda row: DeletePasskeyPayload(passkey=Passkey.from_row(row)),
+            lambda errors: DeletePasskeyPayload(errors=errors),
+            viewer=info.context.viewer,
+            passkey_id=ids.parse_global_id(id, "Passkey"),
+            current_password=current_password,
+            code=code,
+            client_address=info.context.client_address,
+        )
+
+    @strawberry.mutation(
+        description="Remove every passkey of a user (administrators), e.g. after a device "
+        "was lost. The user keeps their password, if any.",
+        extensions=[requires(scope=USERS_WRITE, admin=True)],
+    )
+    async def revoke_user_passkeys(
+        self, info: Info, id: strawberry.ID
+    ) -> RevokeUserPasskeysPayload:
+        return await run_mutation(
+            info,
+            passkeys_domain.revoke_user_passkeys,
+            lambda count: RevokeUserPasskeysPayload(revoked_count=count),
+            lambda errors: RevokeUserPasskeysPayload(errors=errors),
+            viewer=info.context.viewer,
+            user_id=ids.parse_global_id(id, "User"),
+        )

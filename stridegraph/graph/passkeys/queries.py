@@ -1,0 +1,37 @@
+"""``myPasskeys`` and, for administrators, ``userPasskeys``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from stridegraph.domain import passkeys as passkeys_domain
+from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph import ids
+from stridegraph.graph.errors import run_query
+from stridegraph.graph.passkeys.types import Passkey
+from stridegraph.graph.permissions import requires
+
+
+@strawberry.type
+class PasskeyQueries:
+    @strawberry.field(
+        description="The signed-in user's passkeys, oldest first (never key material).",
+        extensions=[requires(scope=PROFILE_READ)],
+    )
+    async def my_passkeys(self, info: Info) -> list[Passkey]:
+        rows = await run_query(info, passkeys_domain.list_passkeys, viewer=info.context.viewer)
+        return [Passkey.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="A user's passkeys (administrators); empty for an unknown user.",
+        extensions=[requires(scope=USERS_READ, admin=True)],
+    )
+    async def user_passkeys(self, info: Info, id: strawberry.ID) -> list[Passkey]:
+        rows = await run_query(
+            info,
+            passkeys_domain.user_passkeys,
+            viewer=info.context.viewer,
+            user_id=ids.parse_global_id(id, "User"),
+        )
+        return [Passkey.from_row(row) for row in rows]
