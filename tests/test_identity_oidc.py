@@ -645,6 +645,37 @@ async def test_the_last_sign_in_method_stays(
     assert await count(db, "user_identity_providers") == 0
 
 
+async def test_a_passkey_is_another_sign_in_method(
+    gql: GraphQLClient, services: Services, db: Database, oidc: OidcServer
+) -> None:
+    """An SSO-only account that registered a passkey can drop its link, and its provider can
+    be deleted: the passkey still signs it in (``domain/sign_in_methods.py``)."""
+    admin = await admin_token(services)
+    provider = await add_provider(gql, admin, oidc.issuer, allowSignup=True)
+    await allow_signup(gql, admin)
+    made = await external_login(gql, provider["id"], "sso-and-key")
+    assert made["accessToken"]
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO passkeys (user_id, credential_id, public_key, sign_count, transports,"
+                " aaguid, backup_eligible, backed_up, name, created_at)"
+                " SELECT user_id, :cred, :key, 0, '', :aaguid, false, false, 'key', :now"
+                " FROM user_identity_providers"
+            ),
+            {
+                "cred": b"credential-1",
+                "key": b"public-key",
+                "aaguid": "00000000-0000-0000-0000-000000000000",
+                "now": dt.datetime.now(dt.UTC),
+            },
+        )
+    deleted = await gql.data(DELETE, {"id": provider["id"]}, token=admin)
+    assert deleted["deleteIdentityProvider"]["errors"] == []
+    assert await count(db, "identity_providers") == 0
+    assert await count(db, "passkeys") == 1
+
+
 # --------------------------------------------------------------------------- account state
 
 

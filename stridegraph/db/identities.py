@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, undefer
 
-from stridegraph.db.models import IdentityProvider, IdentityProviderLink, OAuthState, User
+from stridegraph.db.models import IdentityProvider, IdentityProviderLink, OAuthState, Passkey, User
 
 # --------------------------------------------------------------------------- providers
 
@@ -80,8 +80,8 @@ async def delete_provider(session: AsyncSession, row: IdentityProvider) -> None:
 
 
 async def users_only_signing_in_with(session: AsyncSession, slug: str) -> int:
-    """How many users linked to provider ``slug`` have no password and no other link: they
-    would be locked out without it."""
+    """How many users linked to provider ``slug`` have no password, no passkey and no other
+    link: they would be locked out without it."""
     other = aliased(IdentityProviderLink)
     found = await session.scalar(
         select(func.count())
@@ -91,6 +91,7 @@ async def users_only_signing_in_with(session: AsyncSession, slug: str) -> int:
             IdentityProviderLink.provider == slug,
             User.password_hash.is_(None),
             ~exists().where(other.user_id == IdentityProviderLink.user_id, other.provider != slug),
+            ~exists().where(Passkey.user_id == IdentityProviderLink.user_id),
         )
     )
     return int(found or 0)

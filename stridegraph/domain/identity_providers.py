@@ -294,8 +294,8 @@ async def delete_identity_provider(
     if stranded:
         raise DomainError.of(
             ErrorCode.LAST_SIGN_IN_METHOD,
-            f"{stranded} account(s) can only sign in with this provider; give them a "
-            "password or remove them first.",
+            f"{stranded} account(s) can only sign in with this provider; give them a password "
+            "or a passkey, or remove them first.",
             "id",
         )
     await rows.delete_provider(unit.session, row)
