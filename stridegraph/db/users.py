@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +179,15 @@ SORT_KEYS: dict[str, Any] = {
 #: instance: building fifty of them per page cost more CPU than the page's SQL).
 ListedUser = Row[Any]
 LISTED_COLUMNS = public_columns()
+_LISTED_KEYS = tuple(column.key for column in LISTED_COLUMNS)
+
+
+def user_values(user: User | ListedUser) -> Iterable[tuple[str, Any]]:
+    """(attribute, value) of a user's public columns, a listed row's at C speed (a page
+    copies fifty of them), an instance's by attribute."""
+    if isinstance(user, Row):
+        return zip(user._fields, user, strict=True)
+    return ((key, getattr(user, key)) for key in _LISTED_KEYS)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, TypeGuard
 
 from graphql import (
@@ -91,6 +92,7 @@ class FieldPlan:
 
     __slots__ = (
         "arguments",
+        "attribute",
         "complete",
         "definition",
         "getter",
@@ -99,6 +101,7 @@ class FieldPlan:
         "name",
         "node",
         "parent",
+        "passes",
         "path",
     )
 
@@ -122,6 +125,10 @@ class FieldPlan:
         self.complete: Callable[[Any, Operation], Resolved] = _identity
         #: may ``complete`` return an awaitable (objects and lists may; leaves never do)
         self.may_wait = False
+        #: for a plain attribute, its getter (C-level), used instead of ``getter``
+        self.attribute: Callable[[Any], Any] | None = None
+        #: the type a leaf's value passes unchanged (``_PASSES_AS_IS``), if any
+        self.passes: type | None = None
 
     def info(self, operation: Operation) -> GraphQLResolveInfo:
         """The ``info`` the executor would pass (``variable_values`` as the coerced dict,
@@ -221,19 +228,28 @@ class Plan:
 
 
 def _fields(plans: list[FieldPlan], source: Any, operation: Operation) -> Resolved:
-    """One object's selections: every field is called before any is awaited."""
+    """One object's selections: every field is called before any is awaited. (The common
+    field, an attribute holding a string or a boolean, costs no Python call of its own.)"""
     out: dict[str, Any] = {}
     pending: list[tuple[str, Awaitable[Any]]] | None = None
     for plan in plans:
-        value = plan.getter(source, operation)
-        if _is_awaitable(value):
-            value = _then(value, plan.complete, operation)
-        else:
-            value = plan.complete(value, operation)
-            if not plan.may_wait:
+        attribute = plan.attribute
+        if attribute is not None:
+            value = attribute(source)
+            if type(value) is plan.passes:
                 out[plan.key] = value
                 continue
-        if _is_awaitable(value):
+        else:
+            value = plan.getter(source, operation)
+            if _is_awaitable(value):
+                value = _then(value, plan.complete, operation)
+                if pending is None:
+                    pending = []
+                pending.append((plan.key, value))
+                out[plan.key] = None
+                continue
+        value = plan.complete(value, operation)
+        if plan.may_wait and _is_awaitable(value):
             if pending is None:
                 pending = []
             pending.append((plan.key, value))
@@ -361,7 +377,10 @@ def _compile_field(
     plan = FieldPlan(key=key, node=node, parent=parent, definition=definition, path=path)
     _choose_getter(plan, definition)
     plan.complete = _completer(schema, fragments, definition.type, node, path)
-    plan.may_wait = not is_leaf_type(get_nullable_type(definition.type))
+    leaf = get_nullable_type(definition.type)
+    plan.may_wait = not is_leaf_type(leaf)
+    if plan.attribute is not None and is_leaf_type(leaf):
+        plan.passes = _PASSES_AS_IS.get(leaf.serialize)
     return plan
 
 
@@ -372,8 +391,8 @@ def _choose_getter(plan: FieldPlan, definition: GraphQLField) -> None:
     if strawberry_field is None or plan.arguments:
         return
     if getattr(resolve, "_is_default", False):  # Strawberry's basic field: an attribute
-        attribute = strawberry_field.python_name
-        plan.getter = lambda source, operation: getattr(source, attribute)
+        plan.attribute = attrgetter(strawberry_field.python_name)
+        plan.getter = lambda source, operation: plan.attribute(source)  # type: ignore[misc]
         return
     node_id = _relay_id_getter(strawberry_field, plan.parent)
     if node_id is not None:
