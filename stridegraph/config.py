@@ -119,6 +119,13 @@ class Settings:
     retention_login_attempts_seconds: int = 0
     retention_api_tokens_seconds: int = 30 * 24 * 3600
     retention_outbox_sent_seconds: int = 7 * 24 * 3600
+    # --- security history and data export (domain/security_events.py, domain/export.py) ---
+    #: How long security events are kept before the purge deletes them (default one year).
+    retention_security_events_seconds: int = 365 * 24 * 3600
+    #: How long a finished data export can be downloaded before the purge deletes it.
+    export_ttl_seconds: int = 7 * 24 * 3600
+    #: At most this many export requests per user per day (one builds at a time anyway).
+    export_max_per_day: int = 3
 
     @property
     def is_sqlite(self) -> bool:
@@ -383,6 +390,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=_bounded(env, "SHUTDOWN_GRACE", 20, 0, 3600),
         otel_exporter=_otel_exporter(env),
         **_retention(env),
+        **_history(env),
     )
 
 
@@ -423,4 +431,23 @@ def _retention(env: Mapping[str, str]) -> _RetentionSettings:
         "retention_login_attempts_seconds": _int(env, "RETENTION_LOGIN_ATTEMPTS", 0),
         "retention_api_tokens_seconds": _int(env, "RETENTION_API_TOKENS", 30 * day),
         "retention_outbox_sent_seconds": _int(env, "RETENTION_OUTBOX_SENT", 7 * day),
+    }
+
+
+class _HistorySettings(TypedDict):
+    retention_security_events_seconds: int
+    export_ttl_seconds: int
+    export_max_per_day: int
+
+
+def _history(env: Mapping[str, str]) -> _HistorySettings:
+    """Security events and data exports (``STRIDEGRAPH_RETENTION_SECURITY_EVENTS``,
+    ``STRIDEGRAPH_EXPORT_TTL``, ``STRIDEGRAPH_EXPORT_MAX_PER_DAY``)."""
+    day = 24 * 3600
+    return {
+        "retention_security_events_seconds": _int(
+            env, "RETENTION_SECURITY_EVENTS", 365 * day, minimum=day
+        ),
+        "export_ttl_seconds": _int(env, "EXPORT_TTL", 7 * day, minimum=60),
+        "export_max_per_day": _int(env, "EXPORT_MAX_PER_DAY", 3, minimum=1),
     }

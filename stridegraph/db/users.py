@@ -10,12 +10,14 @@ from sqlalchemy import ColumnElement, delete, func, literal, or_, select, text, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stridegraph.db import security_events
 from stridegraph.db.enums import AccessType
 from stridegraph.db.keys import email_key
 from stridegraph.db.models import (
     Base,
     IdentityProviderLink,
     Integrations,
+    OutboxMail,
     PrivacySettings,
     ServerSettings,
     User,
@@ -330,5 +332,16 @@ async def reload(session: AsyncSession, user_id: int) -> User | None:
 
 async def delete_user(session: AsyncSession, user_id: int) -> None:
     """Delete a user; the foreign keys cascade to everything the user owns (sessions, tokens,
-    privacy settings, integrations, identity links, backup codes, one-time tokens)."""
+    privacy settings, integrations, identity links, backup codes, one-time tokens, exports,
+    notification choices). Its security history goes too, except its id as the actor of
+    events about other users (``security_events.forget_user``), and so does every mail
+    still in the outbox for its address (it would otherwise keep the address and the name)."""
+    address = await session.scalar(select(User.email).where(User.id == user_id))
+    if address is not None:
+        await session.execute(
+            delete(OutboxMail)
+            .where(func.lower(OutboxMail.recipient) == func.lower(literal(address)))
+            .execution_options(synchronize_session=False)
+        )
+    await security_events.forget_user(session, user_id)
     await session.execute(delete(User).where(User.id == user_id))

@@ -23,6 +23,8 @@ from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.cost import OneCostlyFieldPerOperation
 from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.federation import CheckedEntities
+from stridegraph.graph.history.mutations import HistoryMutations
+from stridegraph.graph.history.queries import HistoryQueries
 from stridegraph.graph.mfa.mutations import MfaMutations
 from stridegraph.graph.photos.mutations import PhotoMutations
 from stridegraph.graph.pipeline import request_extension
@@ -35,7 +37,7 @@ from stridegraph.graph.users.mutations import UserMutations
 from stridegraph.graph.users.queries import UserQueries
 from stridegraph.graph.users.types import User
 
-QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries)
+QUERIES: tuple[type, ...] = (UserQueries, SettingsQueries, AuthQueries, HistoryQueries)
 MUTATIONS: tuple[type, ...] = (
     MfaMutations,
     AuthMutations,
@@ -43,6 +45,7 @@ MUTATIONS: tuple[type, ...] = (
     SettingsMutations,
     PhotoMutations,
     AccountMutations,
+    HistoryMutations,
 )
 TYPES: tuple[type, ...] = (User,)
 
