@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stridegraph.db.models import SecurityEvent
@@ -113,16 +113,14 @@ async def seen_before(
     user_agent: str | None,
     since: dt.datetime,
 ) -> tuple[bool, bool]:
-    """(any earlier event of ``types`` for the subject, one with this very address and
-    user-agent summary) since ``since``: the new-device rule's two facts in one query each."""
+    """(any event of ``types`` for the subject since ``since``, one of them with this very
+    address and user-agent summary): the new-device rule's two facts, in one statement
+    (two EXISTS, each served by the subject's index)."""
     base = and_(
         SecurityEvent.subject_id == subject_id,
         SecurityEvent.type.in_(types),
         SecurityEvent.at >= since,
     )
-    any_row = await session.scalar(select(SecurityEvent.id).where(base).limit(1))
-    if any_row is None:
-        return False, False
     same = and_(
         base,
         SecurityEvent.client_address.is_(None)
@@ -132,8 +130,8 @@ async def seen_before(
         if user_agent is None
         else SecurityEvent.user_agent == user_agent,
     )
-    match = await session.scalar(select(SecurityEvent.id).where(same).limit(1))
-    return True, match is not None
+    row = (await session.execute(select(exists().where(base), exists().where(same)))).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def forget_user(session: AsyncSession, user_id: int) -> None:

@@ -17,6 +17,7 @@ from stridegraph.db.models import (
     Base,
     IdentityProviderLink,
     Integrations,
+    LoginAttempt,
     OutboxMail,
     PrivacySettings,
     ServerSettings,
@@ -335,7 +336,8 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
     privacy settings, integrations, identity links, backup codes, one-time tokens, exports,
     notification choices). Its security history goes too, except its id as the actor of
     events about other users (``security_events.forget_user``), and so does every mail
-    still in the outbox for its address (it would otherwise keep the address and the name)."""
+    still in the outbox for its address (it would otherwise keep the address and the name),
+    and its rows in the rate limits."""
     address = await session.scalar(select(User.email).where(User.id == user_id))
     if address is not None:
         await session.execute(
@@ -343,5 +345,12 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
             .where(func.lower(OutboxMail.recipient) == func.lower(literal(address)))
             .execution_options(synchronize_session=False)
         )
+    # rate-limit and notice-cooldown rows keyed by the account (``ratelimit.user_key``)
+    key = f"#{user_id}"
+    await session.execute(
+        delete(LoginAttempt)
+        .where(or_(LoginAttempt.account_key == key, LoginAttempt.account_key.endswith(":" + key)))
+        .execution_options(synchronize_session=False)
+    )
     await security_events.forget_user(session, user_id)
     await session.execute(delete(User).where(User.id == user_id))
