@@ -134,6 +134,27 @@ async def seen_before(
     return bool(row[0]), bool(row[1])
 
 
+async def recent(
+    session: AsyncSession,
+    *,
+    type: str,
+    subject_id: int | None,
+    client_address: str | None,
+    since: dt.datetime,
+) -> bool:
+    """Whether an event of ``type`` about ``subject_id`` (about nobody: from
+    ``client_address``) was recorded since ``since``."""
+    where = [SecurityEvent.type == type, SecurityEvent.at >= since]
+    if subject_id is not None:
+        where.append(SecurityEvent.subject_id == subject_id)
+    else:
+        where += [
+            SecurityEvent.subject_id.is_(None),
+            SecurityEvent.client_address == client_address,
+        ]
+    return bool(await session.scalar(select(exists().where(*where))))
+
+
 async def forget_user(session: AsyncSession, user_id: int) -> None:
     """What a deleted account leaves in the history: its own events go (they would cascade
     anyway; explicit, so the rule is visible here); on events about other users it stays

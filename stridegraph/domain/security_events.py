@@ -217,6 +217,8 @@ async def record_failure(
     await unit.rollback()
     try:
         async with side_transaction(unit) as session:
+            if locked and await _lockout_recorded(unit, session, user_id):
+                return
             await record(
                 unit,
                 type=EventType.LOCKOUT if locked else EventType.SIGN_IN_FAILED,
@@ -227,6 +229,21 @@ async def record_failure(
             )
     except Exception:  # the answer is decided; a lost failure record must not change it
         log.warning("failed sign-in not recorded", exc_info=True)
+
+
+async def _lockout_recorded(unit: Unit, session: AsyncSession, user_id: int | None) -> bool:
+    """One LOCKOUT per account (or, for no account, per address) per rate-limit window:
+    hammering a locked account is refused without a row of its own, so it must not grow the
+    history one row per request either."""
+    origin = unit.origin or Origin()
+    window = dt.timedelta(seconds=unit.settings.login_window_seconds)
+    return await event_rows.recent(
+        session,
+        type=EventType.LOCKOUT.value,
+        subject_id=user_id,
+        client_address=(origin.client_address or "")[:MAX_ADDRESS] or None,
+        since=unit.now() - window,
+    )
 
 
 #: Sign-ins that count as "seen" for the new-device rule.
