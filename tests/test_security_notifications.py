@@ -98,6 +98,7 @@ async def test_new_sign_in_and_token_mail_can_be_turned_off_but_password_mail_ca
     assert done["changePassword"]["errors"] == []
     (mail,) = await smtp.wait_for(1)
     assert "password" in mail["Subject"].lower()
+    assert f"http://testserver{SECURITY_PATH}" in links(mail)
     assert alice.email == mail["To"].addresses[0].addr_spec
 
 

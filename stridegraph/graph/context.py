@@ -34,7 +34,9 @@ class Context:
 
     def _use(self, unit: Unit) -> None:
         self.unit = unit
-        unit.origin = Origin(client_address=self.client_address, user_agent=self.user_agent)
+        # a context built without a request (tests of the plumbing) has no user agent
+        agent = self.user_agent if self.request is not None else None
+        unit.origin = Origin(client_address=self.client_address, user_agent=agent)
         self._loaders = None
 
     @property
