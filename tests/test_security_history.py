@@ -11,8 +11,10 @@ from sqlalchemy import select, update
 from strawberry import relay
 
 from stridegraph.db.models import SecurityEvent
-from stridegraph.domain import retention
+from stridegraph.domain import retention, security_events
+from stridegraph.domain.unit import open_unit
 from tests.helpers import PASSWORD, login_token, make_user
+from tests.mfa_support import COMPLETE, code_at, enrol, install_clock
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 IPHONE = (
@@ -224,3 +226,48 @@ async def test_sessions_show_agent_summary_address_and_which_is_current(gql, ser
     ]
     assert all(s["clientAddress"] and s["createdAt"] for s in listed)
     assert first["accessToken"] != second["accessToken"]
+
+
+MFA_LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {
+  mfaToken errors { code } } }"""
+
+
+async def test_mfa_sign_ins_record_the_method_and_a_spent_backup_code(gql, services, db):
+    clock = install_clock(services)
+    alice = await make_user(services, "alice")
+    token = await login_token(services, alice)
+    secret, backup = await enrol(gql, token, clock)
+    challenge = (await gql.data(MFA_LOGIN, {"u": "alice", "p": PASSWORD}))["login"]["mfaToken"]
+    bad = (await gql.data(COMPLETE, {"t": challenge, "c": "000000"}))["completeMfaLogin"]
+    assert bad["errors"][0]["code"] == "INVALID_CODE"
+    clock.advance(30)
+    good = (await gql.data(COMPLETE, {"t": challenge, "c": code_at(secret, clock.now)}))[
+        "completeMfaLogin"
+    ]
+    assert good["errors"] == []
+    challenge = (await gql.data(MFA_LOGIN, {"u": "alice", "p": PASSWORD}))["login"]["mfaToken"]
+    with_backup = (await gql.data(COMPLETE, {"t": challenge, "c": backup[0]}))["completeMfaLogin"]
+    assert with_backup["errors"] == []
+    rows = [(r.type, r.detail.get("method")) for r in await events(db)]
+    assert rows == [
+        ("MFA_ENABLED", None),
+        ("SIGN_IN_FAILED", "MFA"),
+        ("SIGN_IN_SUCCEEDED", "MFA"),
+        ("BACKUP_CODE_USED", None),
+        ("SIGN_IN_SUCCEEDED", "MFA"),
+    ]
+    everything = repr([tuple(r) for r in await events(db)])
+    assert secret not in everything and backup[0] not in everything
+
+
+async def test_record_refuses_detail_that_could_hold_a_secret(services, db):
+    async with open_unit(services) as unit:
+        for key in ("password", "refreshToken", "backupCodes", "mfaSecret", "apiKey"):
+            with pytest.raises(ValueError):
+                await security_events.record(
+                    unit,
+                    type=security_events.EventType.PROFILE_UPDATED,
+                    subject_id=None,
+                    detail={key: "x"},
+                )
+    assert await events(db) == []
