@@ -291,7 +291,8 @@ async def collect(session: AsyncSession, services: Services, user: User) -> Coll
         "files": [photo_name] if photo is not None and photo_name else [],
     }
     documents = {"manifest": manifest, **documents}
-    return Collected(documents, readme(user, now, list(PARTS)), photo, photo_name)
+    text = await asyncio.to_thread(readme, user, now, list(PARTS))  # reads a package file
+    return Collected(documents, text, photo, photo_name)
 
 
 def zip_bytes(collected: Collected) -> bytes:

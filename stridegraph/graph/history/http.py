@@ -8,6 +8,7 @@ made and an expired one are the same 404. The archive is never cached by anyone 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -63,7 +64,7 @@ def export_endpoint(services: Services) -> Callable[[Request], Awaitable[Respons
             if not _database_down(exc):
                 raise
             return _plain(503, "The service is temporarily unavailable.", **{"Retry-After": "5"})
-        if path is None or not path.is_file():
+        if path is None or not await asyncio.to_thread(path.is_file):
             return _plain(404, "Not found")
         return FileResponse(
             path,
