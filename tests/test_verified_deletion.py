@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Integer, Table, select
 from strawberry import relay
 
-from stridegraph.db.models import Base, IdentityProviderLink, SecurityEvent, Session
+from stridegraph.db.models import Base, IdentityProviderLink, OutboxMail, SecurityEvent, Session
 from stridegraph.domain import export
 from tests.helpers import PASSWORD, login_token, make_user, scoped_token
 from tests.mfa_support import enrol, install_clock
@@ -243,3 +243,32 @@ async def test_deleting_a_user_leaves_nothing_pointing_at_them(
     assert [(e.actor_id, e.session_id, e.client_address, e.user_agent) for e in revoked] == [
         (victim.id, None, None, None)
     ]
+
+
+async def test_deleting_an_account_that_shares_a_taken_address_keeps_the_owners_mail(
+    gql, services, db
+):
+    admin = await make_user(services, "the.admin", admin=True)
+    await make_user(services, "owner", email="shared@example.com")
+    squatter = await make_user(services, "squatter", email="shared@example.com", claim_email=False)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            OutboxMail.__table__.insert().values(
+                message_id="<m1@testserver>",
+                kind="notice",
+                recipient="shared@example.com",
+                subject="for the owner",
+                state="queued",
+                attempts=0,
+                next_attempt_at=services.now(),
+                created_at=services.now(),
+            )
+        )
+    admin_token = await login_token(services, admin)
+    answer = await gql.data(
+        DELETE_USER, {"id": relay.to_base64("User", squatter.id)}, token=admin_token
+    )
+    assert answer["deleteUser"]["errors"] == []
+    async with db.engine.connect() as conn:
+        kept = (await conn.execute(select(OutboxMail.subject))).scalars().all()
+    assert kept == ["for the owner"]

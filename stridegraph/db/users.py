@@ -338,7 +338,11 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
     events about other users (``security_events.forget_user``), and so does every mail
     still in the outbox for its address (it would otherwise keep the address and the name),
     and its rows in the rate limits."""
-    address = await session.scalar(select(User.email).where(User.id == user_id))
+    # only an address the account owns: one that merely shares a taken address (a sign-up
+    # with it, ``domain/signup.py``) must not drop mail meant for the address's owner
+    address = await session.scalar(
+        select(User.email).where(User.id == user_id, User.email_key.is_not(None))
+    )
     if address is not None:
         await session.execute(
             delete(OutboxMail)
