@@ -271,3 +271,23 @@ async def test_record_refuses_detail_that_could_hold_a_secret(services, db):
                     detail={key: "x"},
                 )
     assert await events(db) == []
+
+
+REFRESH = """mutation($t: String!) { refreshSession(refreshToken: $t) {
+  refreshToken errors { code } } }"""
+SIGN_IN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {
+  refreshToken errors { code } } }"""
+
+
+async def test_a_replayed_refresh_token_records_the_revocation(gql, services, db):
+    alice = await make_user(services, "alice")
+    stolen = (await gql.data(SIGN_IN, {"u": "alice", "p": PASSWORD}))["login"]["refreshToken"]
+    assert (await gql.data(REFRESH, {"t": stolen}))["refreshSession"]["errors"] == []
+    later = dt.timedelta(seconds=services.settings.refresh_reuse_grace_seconds + 1)
+    services.clock = lambda: dt.datetime.now(dt.UTC) + later
+    replay = (await gql.data(REFRESH, {"t": stolen}))["refreshSession"]
+    assert replay["errors"] == [{"code": "INVALID_TOKEN"}]
+    last = (await events(db))[-1]
+    assert last.type == "SESSION_REVOKED" and last.subject_id == alice.id
+    assert last.detail["reason"] == "REFRESH_TOKEN_REUSED"
+    assert stolen not in repr(tuple(last))

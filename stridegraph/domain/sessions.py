@@ -153,6 +153,16 @@ async def _revoke_if_replayed(unit: Unit, digest: bytes, presented_at: dt.dateti
         return
     async with side_transaction(unit) as session:
         await session_rows.revoke(session, rotated.session_id, unit.now())
+        revoked = await session_rows.get(session, rotated.session_id)
+        if revoked is not None:
+            await events.record(
+                unit,
+                type=EventType.SESSION_REVOKED,
+                subject_id=revoked.user_id,
+                session_id=revoked.id,
+                detail={"sessionId": revoked.id, "reason": "REFRESH_TOKEN_REUSED"},
+                session=session,
+            )
     log.warning(
         "rotated refresh token reused; session revoked", extra={"session_id": rotated.session_id}
     )
