@@ -43,6 +43,7 @@ from stridegraph.graph.context import Context
 from stridegraph.graph.cookies import forces_preflight
 from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, encode_json
 from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.history.http import export_endpoint
 from stridegraph.graph.http_protocol import (
     error_response,
     graphql_response,
@@ -445,6 +446,8 @@ def _content_length(scope: Scope) -> int | None:
 def _route_name(path: str) -> str:
     if path.startswith("/photos/"):
         return "/photos/{userId}"
+    if path.startswith("/exports/"):
+        return "/exports/{id}"
     if path in ("/graphql", "/healthz", "/readyz", "/metrics"):
         return path
     return "other"
@@ -595,6 +598,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/photos/{user_id}", photo_endpoint(services), methods=["GET", "HEAD"]),
+        Route("/exports/{export_id}", export_endpoint(services), methods=["GET", "HEAD"]),
         Mount("/static", VersionedStaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [

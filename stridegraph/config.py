@@ -178,6 +178,14 @@ class Settings:
         parts = urlsplit(self.public_url)
         return (f"{parts.scheme}://{parts.netloc}",)
 
+    # --- security history and data export (domain/security_events.py, domain/export.py) ---
+    #: How long security events are kept before the purge deletes them (default one year).
+    retention_security_events_seconds: int = 365 * 24 * 3600
+    #: How long a finished data export can be downloaded before the purge deletes it.
+    export_ttl_seconds: int = 7 * 24 * 3600
+    #: At most this many export requests per user per day (one builds at a time anyway).
+    export_max_per_day: int = 3
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -447,6 +455,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oidc_timeout_seconds=_float(env, "OIDC_TIMEOUT", 10.0, minimum=0.1),
         oidc_cache_seconds=_float(env, "OIDC_CACHE_SECONDS", 3600.0, minimum=1.0),
         **_webauthn(env),
+        **_history(env),
     )
 
 
@@ -614,3 +623,22 @@ def _redirect_uris(env: Mapping[str, str]) -> tuple[str, ...]:
         if not parts.scheme or (parts.scheme in ("http", "https") and not parts.hostname):
             raise ConfigError("OIDC_REDIRECT_URIS", f"not an absolute URI: {uri!r}")
     return uris
+
+
+class _HistorySettings(TypedDict):
+    retention_security_events_seconds: int
+    export_ttl_seconds: int
+    export_max_per_day: int
+
+
+def _history(env: Mapping[str, str]) -> _HistorySettings:
+    """Security events and data exports (``STRIDEGRAPH_RETENTION_SECURITY_EVENTS``,
+    ``STRIDEGRAPH_EXPORT_TTL``, ``STRIDEGRAPH_EXPORT_MAX_PER_DAY``)."""
+    day = 24 * 3600
+    return {
+        "retention_security_events_seconds": _int(
+            env, "RETENTION_SECURITY_EVENTS", 365 * day, minimum=day
+        ),
+        "export_ttl_seconds": _int(env, "EXPORT_TTL", 7 * day, minimum=60),
+        "export_max_per_day": _int(env, "EXPORT_MAX_PER_DAY", 3, minimum=1),
+    }

@@ -523,6 +523,26 @@ ISSUE_CASES: dict[str, Case] = {
         viewer="admin",
         refused=False,
     ),
+    # security history (issue 18): crafted keyset cursors and filter ids
+    "event-cursor-2^63": _q(
+        "query($c: String) { mySecurityEvents(after: $c) { edges { cursor } } }",
+        {"c": _cursor(["2026-01-01T00:00:00+00:00", 2**63])},
+    ),
+    "event-cursor-naive-datetime": _q(
+        "query($c: String) { mySecurityEvents(after: $c) { edges { cursor } } }",
+        {"c": _cursor(["2026-01-01T00:00:00", 1])},
+    ),
+    "event-cursor-year-0": _q(
+        "query($c: String) { auditEvents(after: $c) { edges { cursor } } }",
+        {"c": _cursor(["0000-01-01T00:00:00+00:00", 1])},
+        viewer="admin",
+    ),
+    "audit-filter-not-a-user-id": _q(
+        "query($a: ID) { auditEvents(filter: {actor: $a}) { edges { cursor } } }",
+        {"a": _gid("Session:1")},
+        viewer="admin",
+    ),
+    "events-first-101": _q("{ mySecurityEvents(first: 101) { edges { cursor } } }"),
 }
 
 

@@ -248,6 +248,12 @@ VALUES = {
     "email": "new@example.org",
     "new_email": "new@example.org",
     "old_email": "old@example.org",
+    # security mail and export links (issue 18)
+    "device": "Firefox 121 on Ubuntu",
+    "address": "198.51.100.7",
+    "time": "2026-12-03 12:00 UTC",
+    "credential": "backup script",
+    "days": "7",
 }
 
 

@@ -278,6 +278,26 @@ ROWS: dict[str, Row] = {
     "revokeUserPasskeys": admin_write(
         "mutation($other: ID!) { revokeUserPasskeys(id: $other) { revokedCount errors { code } } }"
     ),
+    # Security history, notifications and data export (issue 18)
+    "mySecurityEvents": profile_read("query { mySecurityEvents { edges { node { type } } } }"),
+    "auditEvents": Row(
+        "query($other: ID!) { auditEvents(filter: {subject: $other}) { edges { cursor } } }",
+        UNAUTH,
+        FORBID,
+        FORBID,
+        OK,
+        OK,
+    ),
+    "myDataExports": profile_read("query { myDataExports { id state } }"),
+    "mySecurityNotifications": profile_read(
+        "query { mySecurityNotifications { turnedOff optional } }"
+    ),
+    "requestDataExport": profile_write(
+        "mutation { requestDataExport { dataExport { id } errors { code } } }"
+    ),
+    "updateSecurityNotifications": profile_write(
+        "mutation { updateSecurityNotifications(turnedOff: [API_TOKEN]) { errors { code } } }"
+    ),
 }
 
 # Operations that are not the product's own (federation plumbing), checked elsewhere.

@@ -176,6 +176,9 @@ async def seed(services: Services) -> Seeded:
                 "login_attempts": 3,
                 "api_tokens": 2,
                 "outbox": 0,  # its rule has a test of its own below
+                # tests/test_security_history.py and tests/test_data_export.py
+                "security_events": 0,
+                "data_exports": 0,
             },
         )
 

@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -511,3 +513,87 @@ class PasskeyChallenge(Base):
         CheckConstraint("purpose IN ('registration', 'login')", name="purpose_known"),
         AUTOINCREMENT,
     )
+
+
+class SecurityEvent(Base):
+    """One security-relevant event (``domain/security_events.py``), written in the
+    transaction of the action it records.
+
+    ``actor_id`` is deliberately not a foreign key: when the actor's account is deleted, an
+    event about *another* user keeps the actor's id (an administrator's action stays
+    attributable), while everything else about the actor on it is cleared
+    (``db/security_events.forget_user``). ``subject_id`` cascades: a user's own history goes
+    with the account. ``session_id`` is not a foreign key either: sessions are purged long
+    before their events. ``user_agent`` is a parsed summary, never the raw header; ``detail``
+    a small JSON object that never holds a secret."""
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        # newest first, keyset on (at, id): one index per filter the listings take
+        Index("ix_security_events_at", "at", "id"),
+        Index("ix_security_events_subject", "subject_id", "at", "id"),
+        Index("ix_security_events_actor", "actor_id", "at", "id"),
+        Index("ix_security_events_type", "type", "at", "id"),
+        AUTOINCREMENT,
+    )
+
+
+#: ``data_exports.state``: ``pending`` while the archive is built, then ``ready`` or
+#: ``failed``.
+EXPORT_STATES = ("pending", "ready", "failed")
+
+
+class DataExport(Base):
+    """A user's data export (``domain/export.py``): a ZIP under ``DATA_DIR/exports``, named
+    by an unguessable file name, downloadable by its owner until ``expires_at``."""
+
+    __tablename__ = "data_exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    file_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'ready', 'failed')", name="state_known"),
+        Index("ix_data_exports_user", "user_id", "created_at"),
+        Index("ix_data_exports_expires", "expires_at"),
+        # one export in the making per user, however concurrent the requests
+        Index(
+            "uq_data_exports_pending",
+            "user_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+        AUTOINCREMENT,
+    )
+
+
+class NotificationOptOut(Base):
+    """A kind of security mail a user turned off (``domain/security_alerts.OPTIONAL``): one
+    row per kind, so a new kind needs no schema change."""
+
+    __tablename__ = "notification_opt_outs"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)

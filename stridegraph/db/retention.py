@@ -39,6 +39,7 @@ from stridegraph.db.models import (
     OneTimeToken,
     OutboxMail,
     RotatedRefreshToken,
+    SecurityEvent,
     Session,
 )
 
@@ -169,3 +170,14 @@ async def delete_batch(session: AsyncSession, rule: PurgeRule, limit: int) -> in
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def security_events(*, cutoff: dt.datetime) -> PurgeRule:
+    """Security events older than ``cutoff`` (``RETENTION_SECURITY_EVENTS``, a year by
+    default)."""
+    return PurgeRule(
+        name="security_events",
+        target=_table(SecurityEvent),
+        key="id",
+        dead=SecurityEvent.at < cutoff,
+    )

@@ -10,12 +10,15 @@ from sqlalchemy import ColumnElement, Row, delete, func, literal, or_, select, t
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stridegraph.db import security_events
 from stridegraph.db.enums import AccessType
 from stridegraph.db.keys import email_key
 from stridegraph.db.models import (
     Base,
     IdentityProviderLink,
     Integrations,
+    LoginAttempt,
+    OutboxMail,
     PrivacySettings,
     ServerSettings,
     User,
@@ -370,5 +373,28 @@ async def reload(session: AsyncSession, user_id: int) -> User | None:
 
 async def delete_user(session: AsyncSession, user_id: int) -> None:
     """Delete a user; the foreign keys cascade to everything the user owns (sessions, tokens,
-    privacy settings, integrations, identity links, backup codes, one-time tokens)."""
+    privacy settings, integrations, identity links, backup codes, one-time tokens, exports,
+    notification choices). Its security history goes too, except its id as the actor of
+    events about other users (``security_events.forget_user``), and so does every mail
+    still in the outbox for its address (it would otherwise keep the address and the name),
+    and its rows in the rate limits."""
+    # only an address the account owns: one that merely shares a taken address (a sign-up
+    # with it, ``domain/signup.py``) must not drop mail meant for the address's owner
+    address = await session.scalar(
+        select(User.email).where(User.id == user_id, User.email_key.is_not(None))
+    )
+    if address is not None:
+        await session.execute(
+            delete(OutboxMail)
+            .where(func.lower(OutboxMail.recipient) == func.lower(literal(address)))
+            .execution_options(synchronize_session=False)
+        )
+    # rate-limit and notice-cooldown rows keyed by the account (``ratelimit.user_key``)
+    key = f"#{user_id}"
+    await session.execute(
+        delete(LoginAttempt)
+        .where(or_(LoginAttempt.account_key == key, LoginAttempt.account_key.endswith(":" + key)))
+        .execution_options(synchronize_session=False)
+    )
+    await security_events.forget_user(session, user_id)
     await session.execute(delete(User).where(User.id == user_id))

@@ -19,9 +19,11 @@ from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import ApiToken, User
-from stridegraph.domain import accounts, credentials, notices, photos
+from stridegraph.domain import accounts, credentials, export, notices, photos
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import USERS_READ, USERS_WRITE
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
 from stridegraph.domain.viewer import Viewer
@@ -107,6 +109,13 @@ async def create_user(
     user = await accounts.create_account(unit, account=account)
     if password is None:
         await notices.set_password_link(unit, user=user)
+    await events.record(
+        unit,
+        type=EventType.ADMIN_USER_CREATED,
+        subject_id=user.id,
+        viewer=viewer,
+        detail={"accessType": access_type, "passwordGiven": password is not None},
+    )
     return user
 
 
@@ -134,6 +143,13 @@ async def update_user(
         # Deactivation ends every credential for good. Reactivation ends any left over from
         # a deactivation made before that rule, so none comes back to life either way.
         await credentials.end_all(unit, user_id=saved.id)
+    await events.record(
+        unit,
+        type=EventType.ADMIN_USER_UPDATED,
+        subject_id=saved.id,
+        viewer=admin,
+        detail={"fields": sorted(wanted)},
+    )
     return saved
 
 
@@ -161,6 +177,8 @@ async def set_user_password(
     user.updated_at = now
     await unit.session.flush()
     await credentials.end_all(unit, user_id=user.id)
+    await events.record(unit, type=EventType.ADMIN_PASSWORD_SET, subject_id=user.id, viewer=admin)
+    await notices.password_changed(unit, user=user)
     return user
 
 
@@ -183,6 +201,9 @@ async def approve_user(unit: Unit, *, viewer: Viewer | None, user_id: int) -> Us
         user.updated_at = unit.now()
         await unit.session.flush()
         await notices.account_approved(unit, user=user)
+        await events.record(
+            unit, type=EventType.ADMIN_USER_APPROVED, subject_id=user.id, viewer=viewer
+        )
     return user
 
 
@@ -195,6 +216,9 @@ async def delete_user(unit: Unit, *, viewer: Viewer | None, user_id: int) -> int
     user = await _target(unit, user_id, locked=True)
     await ensure_admin_remains(unit, removing=user, viewer=admin)
     photos.discard_after_commit(unit, user=user)
+    await export.discard_for_user(unit, user_id=user.id)
+    # about nobody: the account and all it owned are gone (README, "Verified deletion")
+    await events.record(unit, type=EventType.ADMIN_USER_DELETED, subject_id=None, viewer=admin)
     await user_rows.delete_user(unit.session, user.id)
     return user_id
 
@@ -206,14 +230,30 @@ async def revoke_user_sessions(
     scripts too, or a stolen token would survive it."""
     require_admin(viewer)
     user = await _target(unit, user_id, locked=False)
-    return await credentials.end_all(unit, user_id=user.id)
+    ended = await credentials.end_all(unit, user_id=user.id)
+    await events.record(
+        unit,
+        type=EventType.ADMIN_SESSIONS_REVOKED,
+        subject_id=user.id,
+        viewer=viewer,
+        detail={"sessions": ended.sessions, "apiTokens": ended.api_tokens},
+    )
+    return ended
 
 
 async def revoke_user_api_tokens(unit: Unit, *, viewer: Viewer | None, user_id: int) -> int:
     """End every API token of a user (sessions stay); returns how many."""
     require_admin(viewer)
     user = await _target(unit, user_id, locked=False)
-    return await api_token_rows.revoke_for_user(unit.session, user.id, unit.now())
+    count = await api_token_rows.revoke_for_user(unit.session, user.id, unit.now())
+    await events.record(
+        unit,
+        type=EventType.ADMIN_API_TOKENS_REVOKED,
+        subject_id=user.id,
+        viewer=viewer,
+        detail={"apiTokens": count},
+    )
+    return count
 
 
 async def user_api_tokens(unit: Unit, *, viewer: Viewer | None, user_id: int) -> list[ApiToken]:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db.models import ApiToken
-from stridegraph.domain import reauth, tokens
+from stridegraph.domain import reauth, security_alerts, tokens
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode, Forbidden
 from stridegraph.domain.scopes import ALL_SCOPES, scopes_for
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -128,6 +130,16 @@ async def create_api_token(
     )
     api_token_rows.add(unit.session, row)
     await unit.session.flush()
+    await events.record(
+        unit,
+        type=EventType.API_TOKEN_CREATED,
+        subject_id=viewer.user_id,
+        viewer=viewer,
+        detail={"apiTokenId": row.id, "name": row.name, "scopes": row.scopes.split()},
+    )
+    await security_alerts.credential_added(
+        unit, user=viewer.user, kind=security_alerts.Alert.API_TOKEN, name=row.name
+    )
     return IssuedApiToken(row=row, token=token)
 
 
@@ -149,4 +161,11 @@ async def revoke_api_token(unit: Unit, *, viewer: Viewer, token_id: int | None) 
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such API token.", "id")
     row.revoked_at = unit.now()
     await unit.session.flush()
+    await events.record(
+        unit,
+        type=EventType.API_TOKEN_REVOKED,
+        subject_id=viewer.user_id,
+        viewer=viewer,
+        detail={"apiTokenId": row.id, "name": row.name},
+    )
     return row

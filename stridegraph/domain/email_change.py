@@ -15,8 +15,10 @@ from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain import notices, reauth
 from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain import security_events as events
 from stridegraph.domain.accounts import owns_address, taken
 from stridegraph.domain.errors import DomainError, ErrorCode, Unauthenticated
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.signup import check_address, require_mail
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -71,6 +73,9 @@ async def request_email_change(
         unit, user_id=user.id, purpose=TokenPurpose.EMAIL_CHANGE, address=address
     )
     await notices.email_change_link(unit, user=user, new_email=address, token=token)
+    await events.record(
+        unit, type=EventType.EMAIL_CHANGE_REQUESTED, subject_id=user.id, viewer=viewer
+    )
 
 
 async def confirm_email_change(unit: Unit, *, viewer: Viewer | None, token: str) -> User:
@@ -106,4 +111,7 @@ async def confirm_email_change(unit: Unit, *, viewer: Viewer | None, token: str)
     )
     if email_key(old_email) != email_key(new_email):
         await notices.email_changed(unit, user=user, old_email=old_email)
+    await events.record(
+        unit, type=EventType.EMAIL_CHANGE_CONFIRMED, subject_id=user.id, viewer=viewer
+    )
     return user

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.models import User
-from stridegraph.domain import credentials, mfa, ratelimit, reauth
+from stridegraph.domain import credentials, mfa, ratelimit, reauth, security_alerts
+from stridegraph.domain import security_events as events
 from stridegraph.domain.accounts import check_password
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
+from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.sessions import IssuedSession, create_session
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.unit import Unit
@@ -84,6 +86,33 @@ async def login(
     errors.raise_if_any()
     identifier = username.strip()
     user = await find_user(unit, identifier)
+    try:
+        return await _check_and_finish(
+            unit,
+            user=user,
+            identifier=identifier,
+            password=password,
+            client_address=client_address,
+            user_agent=user_agent,
+        )
+    except DomainError as exc:
+        await events.record_failure(
+            unit, error=exc, method=SignInMethod.PASSWORD, user_id=user.id if user else None
+        )
+        raise
+
+
+async def _check_and_finish(
+    unit: Unit,
+    *,
+    user: User | None,
+    identifier: str,
+    password: str,
+    client_address: str,
+    user_agent: str | None,
+) -> LoginResult:
+    """The rest of ``login`` once the identifier was looked up; every refusal is recorded
+    as a failed sign-in (or lockout) by the caller."""
     await unit.release()  # no connection held by the rate limiter or while queued for argon2
     attempt, matches = await check_guess(
         unit,
@@ -151,15 +180,23 @@ async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
 
 
 async def finish_login(
-    unit: Unit, *, user: User, user_agent: str | None, client_address: str | None
+    unit: Unit,
+    *,
+    user: User,
+    user_agent: str | None,
+    client_address: str | None,
+    method: SignInMethod = SignInMethod.PASSWORD,
 ) -> IssuedSession:
     """Open the session once every factor has been checked. ``login`` calls it after the
     password; MFA calls it after a good code (it re-checks the account's state, which may
-    have changed since the password was given)."""
+    have changed since the password was given). Records the sign-in (``method``) in the
+    same transaction, and mails the owner when it comes from a new device or address."""
     await check_can_sign_in(unit, user)
-    return await create_session(
+    issued = await create_session(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )
+    await security_alerts.signed_in(unit, user=user, session_id=issued.session.id, method=method)
+    return issued
 
 
 async def change_password(
@@ -203,4 +240,12 @@ async def change_password(
         keep_session_id=viewer.session_id,
         api_tokens=revoke_api_tokens,
     )
+    await events.record(
+        unit,
+        type=EventType.PASSWORD_CHANGED,
+        subject_id=user.id,
+        viewer=viewer,
+        detail={"apiTokensRevoked": revoke_api_tokens},
+    )
+    await security_alerts.password_changed(unit, user=user)
     return user

@@ -28,7 +28,9 @@ from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
 from stridegraph.domain import mfa_codes, notices, ratelimit, reauth, tokens
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
+from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -152,6 +154,7 @@ async def enable_mfa(
     codes = await _issue_backup_codes(unit, user.id)
     await unit.session.refresh(user)
     await notices.mfa_changed(unit, user=user, change="enabled")
+    await events.record(unit, type=EventType.MFA_ENABLED, subject_id=user.id, viewer=viewer)
     return EnabledMfa(user=user, backup_codes=codes)
 
 
@@ -178,6 +181,7 @@ async def disable_mfa(
     await _require_code(unit, viewer, code, client_address)
     await _turn_off(unit, user)
     await notices.mfa_changed(unit, user=user, change="disabled")
+    await events.record(unit, type=EventType.MFA_DISABLED, subject_id=user.id, viewer=viewer)
     return user
 
 
@@ -187,7 +191,11 @@ async def regenerate_backup_codes(
     """Replace every backup code (used or not) with ten new ones, shown once."""
     user = viewer.user
     await _require_code(unit, viewer, code, client_address)
-    return await _issue_backup_codes(unit, user.id)
+    codes = await _issue_backup_codes(unit, user.id)
+    await events.record(
+        unit, type=EventType.BACKUP_CODES_REGENERATED, subject_id=user.id, viewer=viewer
+    )
+    return codes
 
 
 # --------------------------------------------------------------------------- the admin's side
@@ -209,6 +217,7 @@ async def reset_user_mfa(unit: Unit, *, viewer: Viewer, user_id: int) -> User:
         raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled for this user.", "id")
     await _turn_off(unit, user)
     await notices.mfa_changed(unit, user=user, change="reset")
+    await events.record(unit, type=EventType.ADMIN_MFA_RESET, subject_id=user.id, viewer=viewer)
     admin_id, target_id = viewer.user_id, user.id
     unit.after_commit(
         lambda: audit.info(
@@ -269,9 +278,34 @@ async def complete_login(
     counts toward the account's and the address's login rate limits (and survives the
     rollback of this request); a good one resets the account's count, like a good password
     without MFA does. A failed code leaves the challenge usable until it expires."""
+    user_id: int | None = None
+    try:
+        challenge, user = await challenged_user(unit, mfa_token=mfa_token)
+        user_id = user.id
+        return await _finish_with_code(
+            unit,
+            challenge=challenge,
+            user=user,
+            code=code,
+            client_address=client_address,
+            user_agent=user_agent,
+        )
+    except DomainError as exc:
+        await events.record_failure(unit, error=exc, method=SignInMethod.MFA, user_id=user_id)
+        raise
+
+
+async def _finish_with_code(
+    unit: Unit,
+    *,
+    challenge: OneTimeToken,
+    user: User,
+    code: str,
+    client_address: str,
+    user_agent: str | None,
+) -> LoginResult:
     from stridegraph.domain import login  # login imports this module for start_challenge
 
-    challenge, user = await challenged_user(unit, mfa_token=mfa_token)
     attempt = await ratelimit.begin_attempt(
         unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
@@ -283,7 +317,11 @@ async def complete_login(
         )
     mfa_codes.reset_after_commit(unit, attempt, user)
     issued = await login.finish_login(
-        unit, user=user, user_agent=user_agent, client_address=client_address
+        unit,
+        user=user,
+        user_agent=user_agent,
+        client_address=client_address,
+        method=SignInMethod.MFA,
     )
     return login.LoginResult(user=user, session=issued)
 

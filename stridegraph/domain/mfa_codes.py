@@ -19,6 +19,7 @@ from stridegraph.db import mfa as mfa_rows
 from stridegraph.db.models import User
 from stridegraph.db.secrets import mfa_secret_of
 from stridegraph.domain import ratelimit, tokens
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.unit import Unit
 
@@ -110,7 +111,12 @@ async def accept_code(unit: Unit, *, user: User, code: str) -> bool:
     if is_totp_shaped(normalized):
         return await _accept_totp(unit, user, normalized)
     if is_backup_shaped(normalized):
-        return await _accept_backup(unit, user, normalized)
+        if not await _accept_backup(unit, user, normalized):
+            return False
+        await events.record(
+            unit, type=events.EventType.BACKUP_CODE_USED, subject_id=user.id, actor_id=user.id
+        )
+        return True
     return False
 
 

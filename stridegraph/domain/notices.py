@@ -196,3 +196,9 @@ async def mfa_changed(unit: Unit, *, user: User, change: str) -> None:
     if change not in MFA_CHANGES:
         raise ValueError(f"unknown MFA change {change!r}")
     _to_user(unit, user, f"mfa_{change}")
+
+
+def to_user(unit: Unit, user: User, kind: str, **values: str) -> None:
+    """Mail ``user`` a message of ``kind`` (security alerts, export links): the same rules
+    as every notice here (outbox, language, only to an address the account owns)."""
+    _to_user(unit, user, kind, **values)

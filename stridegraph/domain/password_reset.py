@@ -20,8 +20,10 @@ from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import User
 from stridegraph.domain import credentials, notices, ratelimit
 from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain import security_events as events
 from stridegraph.domain.accounts import check_password, owns_address
 from stridegraph.domain.admin import not_found, require_admin
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.signup import RESEND_COOLDOWN, check_address, require_mail
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
@@ -78,6 +80,9 @@ async def send_password_reset_email(
     if user is None:
         raise not_found()
     await _mail_link(unit, user)
+    await events.record(
+        unit, type=EventType.ADMIN_PASSWORD_RESET_SENT, subject_id=user.id, viewer=viewer
+    )
     return user
 
 
@@ -110,4 +115,5 @@ async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
     )
     await credentials.end_all(unit, user_id=user.id)
     await notices.password_changed(unit, user=user)
+    await events.record(unit, type=EventType.PASSWORD_RESET, subject_id=user.id, actor_id=user.id)
     return user

@@ -45,9 +45,11 @@ from PIL import Image, ImageCms, ImageOps
 from stridegraph.config import Settings
 from stridegraph.db import photos as photo_rows
 from stridegraph.db.models import User
+from stridegraph.domain import security_events as events
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -388,7 +390,9 @@ async def delete_user_photo(unit: Unit, *, viewer: Viewer | None, user_id: int |
         raise Forbidden("This needs an administrator.")
     if user_id is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
-    return await _clear_photo(unit, user_id)
+    user = await _clear_photo(unit, user_id)
+    await events.record(unit, type=EventType.ADMIN_PHOTO_DELETED, subject_id=user.id, viewer=viewer)
+    return user
 
 
 def _may_read_users(viewer: Viewer, user_id: int) -> bool:

@@ -13,10 +13,12 @@ from typing import Any
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import HIDE_FLAGS, PrivacySettings, User
-from stridegraph.domain import accounts, photos, reauth
+from stridegraph.domain import accounts, export, photos, reauth
+from stridegraph.domain import security_events as events
 from stridegraph.domain.admin import ensure_admin_remains
 from stridegraph.domain.errors import Collector, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import PROFILE_WRITE
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
 from stridegraph.domain.viewer import Viewer
@@ -40,7 +42,15 @@ async def update_me(unit: Unit, *, viewer: Viewer | None, changes: Mapping[str, 
     """Change the viewer's own profile fields (those present in ``changes``)."""
     me = require_writer(viewer)
     wanted = {k: v for k, v in changes.items() if k in SELF_FIELDS}
-    return await accounts.save_profile(unit, user=me.user, changes=wanted)
+    saved = await accounts.save_profile(unit, user=me.user, changes=wanted)
+    await events.record(
+        unit,
+        type=EventType.PROFILE_UPDATED,
+        subject_id=me.user_id,
+        viewer=me,
+        detail={"fields": sorted(wanted)},
+    )
+    return saved
 
 
 async def update_privacy_settings(
@@ -61,6 +71,13 @@ async def update_privacy_settings(
     for key, value in wanted.items():
         setattr(row, key, value)
     await unit.session.flush()
+    await events.record(
+        unit,
+        type=EventType.PRIVACY_SETTINGS_CHANGED,
+        subject_id=me.user_id,
+        viewer=me,
+        detail={"fields": sorted(wanted)},
+    )
     return row
 
 
@@ -93,5 +110,6 @@ async def delete_me(
             raise Unauthenticated("This account no longer exists.")
         await ensure_admin_remains(unit, removing=user, viewer=me)
     photos.discard_after_commit(unit, user=me.user)
+    await export.discard_for_user(unit, user_id=me.user_id)
     await user_rows.delete_user(unit.session, me.user_id)
     return me.user_id

@@ -2,7 +2,8 @@
 a schedule inside the server (:class:`PurgeSchedule`) or by hand (``stridegraph purge``).
 
 Without it, sessions, their refresh chains, one-time tokens, MFA challenges, login attempts
-and delivered mail would grow without bound. A row is purged only once nothing reads it any
+and delivered mail would grow without bound; so would security events (kept a year by
+default) and expired data exports (row and archive file). A row is purged only once nothing reads it any
 more: sessions and API tokens some time after they were revoked or expired (so a user's
 "why was I signed out" still has an answer for a while), one-time tokens and MFA challenges
 after use or expiry, login attempts only once they are older than the longest window the
@@ -30,6 +31,7 @@ from stridegraph.config import Settings
 from stridegraph.db import retention as rows
 from stridegraph.db.retention import PurgeRule
 from stridegraph.db.round_trips import spawn_background
+from stridegraph.domain import export
 from stridegraph.domain.ratelimit import horizon
 from stridegraph.domain.unit import Services
 
@@ -73,6 +75,7 @@ def rules(settings: Settings, now: dt.datetime) -> list[PurgeRule]:
         rows.login_attempts(before=now - attempts_kept),
         rows.api_tokens(cutoff=ago(settings.retention_api_tokens_seconds)),
         rows.outbox_sent(cutoff=ago(settings.retention_outbox_sent_seconds)),
+        rows.security_events(cutoff=ago(settings.retention_security_events_seconds)),
     ]
 
 
@@ -98,6 +101,10 @@ async def purge(
                 report.counts[rule.name] += deleted
                 if deleted < limit:
                     break
+        if stop is None or not stop.is_set():
+            # rows and files: not a plain DELETE rule (the archive goes after its row)
+            report.counts["data_exports"] = await export.purge_expired(services, batch=limit)
+            report.statements += 1
     return report
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from stridegraph.db import sessions as session_rows
 from stridegraph.db.models import Session, User
+from stridegraph.domain import security_events as events
 from stridegraph.domain import tokens
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.ratelimit import side_transaction
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -151,6 +153,16 @@ async def _revoke_if_replayed(unit: Unit, digest: bytes, presented_at: dt.dateti
         return
     async with side_transaction(unit) as session:
         await session_rows.revoke(session, rotated.session_id, unit.now())
+        revoked = await session_rows.get(session, rotated.session_id)
+        if revoked is not None:
+            await events.record(
+                unit,
+                type=EventType.SESSION_REVOKED,
+                subject_id=revoked.user_id,
+                session_id=revoked.id,
+                detail={"sessionId": revoked.id, "reason": "REFRESH_TOKEN_REUSED"},
+                session=session,
+            )
     log.warning(
         "rotated refresh token reused; session revoked", extra={"session_id": rotated.session_id}
     )
@@ -166,6 +178,13 @@ async def logout(unit: Unit, *, viewer: Viewer) -> None:
             "use revokeApiToken to end it.",
         )
     await session_rows.revoke(unit.session, viewer.session_id, unit.now(), user_id=viewer.user_id)
+    await events.record(
+        unit,
+        type=EventType.SESSION_REVOKED,
+        subject_id=viewer.user_id,
+        viewer=viewer,
+        detail={"sessionId": viewer.session_id, "reason": "LOGOUT"},
+    )
 
 
 async def list_sessions(unit: Unit, *, viewer: Viewer) -> list[Session]:
@@ -182,6 +201,13 @@ async def revoke_session(unit: Unit, *, viewer: Viewer, session_id: int | None) 
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such session.", "id")
     row = await session_rows.get(unit.session, session_id)
     assert row is not None
+    await events.record(
+        unit,
+        type=EventType.SESSION_REVOKED,
+        subject_id=viewer.user_id,
+        viewer=viewer,
+        detail={"sessionId": session_id, "reason": "REVOKED"},
+    )
     return row
 
 
@@ -207,3 +233,11 @@ async def end_session_by_refresh_token(unit: Unit, *, refresh_token: str) -> Non
     if found is None or found[0].revoked_at is not None:
         raise invalid_token()
     await session_rows.revoke(unit.session, found[0].id, unit.now())
+    await events.record(
+        unit,
+        type=EventType.SESSION_REVOKED,
+        subject_id=found[1].id,
+        actor_id=found[1].id,
+        session_id=found[0].id,
+        detail={"sessionId": found[0].id, "reason": "LOGOUT"},
+    )

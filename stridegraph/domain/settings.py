@@ -9,8 +9,10 @@ from typing import Any
 from stridegraph.db import settings as settings_rows
 from stridegraph.db.enums import PasswordPolicy
 from stridegraph.db.models import ServerSettings
+from stridegraph.domain import security_events as events
 from stridegraph.domain.admin import require_admin
 from stridegraph.domain.errors import Collector, ErrorCode
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -83,4 +85,11 @@ async def update_server_settings(
         setattr(row, key, value)
     row.updated_at = unit.now()
     await unit.session.flush()
+    await events.record(
+        unit,
+        type=EventType.SERVER_SETTINGS_CHANGED,
+        subject_id=None,
+        viewer=viewer,
+        detail={"fields": sorted(wanted)},
+    )
     return effective(row, mail_enabled=unit.services.mailer.enabled)

@@ -99,6 +99,15 @@ class Services:
 AfterCommit = Callable[[], Awaitable[None] | None]
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, as security events record it: the client address per the
+    proxy rules (``app.client_address``) and the raw User-Agent header."""
+
+    client_address: str | None = None
+    user_agent: str | None = None
+
+
 @dataclass
 class Unit:
     """One request's database session plus its after-commit work.
@@ -112,6 +121,8 @@ class Unit:
     services: Services
     session: AsyncSession
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set by the request's context; None for the CLI and background work.
+    origin: Origin | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
     _in_flight: set[asyncio.Future[Any]] = field(default_factory=set)
     _closed: bool = False

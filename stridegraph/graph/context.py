@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stridegraph.domain.errors import Unauthenticated
-from stridegraph.domain.unit import Services, Unit
+from stridegraph.domain.unit import Origin, Services, Unit
 from stridegraph.domain.viewer import Viewer, resolve_bearer
 from stridegraph.graph.loaders import Loaders
 from stridegraph.graph.permissions import unauthenticated
@@ -34,6 +34,9 @@ class Context:
 
     def _use(self, unit: Unit) -> None:
         self.unit = unit
+        # a context built without a request (tests of the plumbing) has no user agent
+        agent = self.user_agent if self.request is not None else None
+        unit.origin = Origin(client_address=self.client_address, user_agent=agent)
         self._loaders = None
 
     @property

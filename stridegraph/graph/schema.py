@@ -23,6 +23,8 @@ from stridegraph.graph.auth.queries import AuthQueries
 from stridegraph.graph.cost import OneCostlyFieldPerOperation
 from stridegraph.graph.edge import NoForbiddenCharacters
 from stridegraph.graph.federation import CheckedEntities
+from stridegraph.graph.history.mutations import HistoryMutations
+from stridegraph.graph.history.queries import HistoryQueries
 from stridegraph.graph.identity.mutations import IdentityMutations
 from stridegraph.graph.identity.queries import IdentityQueries
 from stridegraph.graph.mfa.mutations import MfaMutations
@@ -45,6 +47,7 @@ QUERIES: tuple[type, ...] = (
     AuthQueries,
     IdentityQueries,
     PasskeyQueries,
+    HistoryQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     MfaMutations,
@@ -55,6 +58,7 @@ MUTATIONS: tuple[type, ...] = (
     AccountMutations,
     IdentityMutations,
     PasskeyMutations,
+    HistoryMutations,
 )
 TYPES: tuple[type, ...] = (User,)
 

@@ -39,6 +39,11 @@ KINDS = (
     "mfa_enabled",
     "mfa_disabled",
     "mfa_reset",
+    "new_sign_in",
+    "api_token_added",
+    "passkey_added",
+    "identity_linked",
+    "export_ready",
 )
 
 

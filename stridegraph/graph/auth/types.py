@@ -11,6 +11,7 @@ from stridegraph.db import models
 from stridegraph.domain.api_tokens import parse_scopes
 from stridegraph.domain.login import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
+from stridegraph.domain.security_events import user_agent_summary
 from stridegraph.graph import ids
 from stridegraph.graph.errors import UserError
 from stridegraph.graph.users.types import UserMe
@@ -37,6 +38,13 @@ class Session:
         description="When the session ends unless refreshed before."
     )
     current: bool = strawberry.field(description="Whether this request was made with it.")
+
+    @strawberry.field(
+        description="The user agent in short, e.g. 'Firefox 121 on Ubuntu', to recognise "
+        "the device by."
+    )
+    async def user_agent_summary(self) -> str | None:
+        return await user_agent_summary(self.user_agent)
 
     @classmethod
     def from_row(cls, row: models.Session, current_session_id: int | None) -> Session:

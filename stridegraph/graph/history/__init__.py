@@ -1,0 +1,1 @@
+"""Security history, notification choices and data exports."""

@@ -1,0 +1,213 @@
+"""Types of the history family: security events, notification choices, data exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import cast
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from stridegraph.db import models
+from stridegraph.domain import export as export_domain
+from stridegraph.domain import security_events as events_domain
+from stridegraph.domain.security_alerts import Alert
+from stridegraph.domain.security_events import EventType
+from stridegraph.graph import ids
+from stridegraph.graph.errors import UserError
+from stridegraph.graph.users.resolve import visible_users_by_ids
+from stridegraph.graph.users.types import User
+
+SecurityEventType = strawberry.enum(
+    EventType,
+    name="SecurityEventType",
+    description="What a security event records. ADMIN_* are administrators' actions on "
+    "another account.",
+)
+SecurityNotification = strawberry.enum(
+    Alert,
+    name="SecurityNotification",
+    description="A kind of security mail. PASSWORD_CHANGED and MFA_DISABLED cannot be turned off.",
+)
+
+
+def global_id(type_name: str, row_id: int) -> strawberry.ID:
+    return strawberry.ID(ids.to_global_id(type_name, row_id))
+
+
+@strawberry.type(
+    description="Something security-relevant that happened to an account: a sign-in, a "
+    "credential change, an administrator's action."
+)
+class SecurityEvent:
+    id: strawberry.ID
+    at: dt.datetime
+    type: SecurityEventType  # type: ignore[valid-type]
+    client_address: str | None = strawberry.field(
+        description="The client's address (behind trusted proxies, the forwarded one)."
+    )
+    user_agent: str | None = strawberry.field(
+        description="A summary of the client's user agent, e.g. 'Firefox 121 on Ubuntu'."
+    )
+    session_id: strawberry.ID | None = strawberry.field(
+        description="The session it was made with (a Session id), if any."
+    )
+    detail: JSON = strawberry.field(
+        description="A small object with the event's particulars (never a secret): e.g. "
+        "method and reason of a sign-in, the fields a change touched."
+    )
+    actor_id: strawberry.Private[int | None]
+    subject_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="Who did it; null when nobody is known (a failed sign-in for an unknown "
+        "account), the account is gone, or you may not see them."
+    )
+    async def actor(self, info: Info) -> User | None:
+        if self.actor_id is None:
+            return None
+        return (await visible_users_by_ids(info, [str(self.actor_id)]))[0]
+
+    @strawberry.field(description="Whose account it concerns; null when none or not visible.")
+    async def subject(self, info: Info) -> User | None:
+        if self.subject_id is None:
+            return None
+        return (await visible_users_by_ids(info, [str(self.subject_id)]))[0]
+
+    @classmethod
+    def from_row(cls, row: models.SecurityEvent) -> SecurityEvent:
+        return cls(
+            id=global_id("SecurityEvent", row.id),
+            at=row.at,
+            type=EventType(row.type),
+            client_address=row.client_address,
+            user_agent=row.user_agent,
+            session_id=global_id("Session", row.session_id) if row.session_id else None,
+            detail=cast(JSON, dict(row.detail or {})),
+            actor_id=row.actor_id,
+            subject_id=row.subject_id,
+        )
+
+
+@strawberry.type(description="A security event in a connection, with its cursor.")
+class SecurityEventEdge:
+    cursor: str
+    node: SecurityEvent
+
+
+@strawberry.type(description="A page of security events, newest first (keyset cursors).")
+class SecurityEventConnection:
+    edges: list[SecurityEventEdge]
+    page_info: relay.PageInfo
+
+    @strawberry.field(description="The events of this page, without cursors.")
+    def nodes(self) -> list[SecurityEvent]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def from_page(cls, page: events_domain.Page, after: str | None) -> SecurityEventConnection:
+        edges = [
+            SecurityEventEdge(cursor=e.cursor, node=SecurityEvent.from_row(e.event))
+            for e in page.edges
+        ]
+        return cls(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+@strawberry.input(description="Which of your security events to list.")
+class SecurityEventFilter:
+    type: list[SecurityEventType] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only events of these types."
+    )
+    since: dt.datetime | None = strawberry.field(default=None, description="At or after.")
+    until: dt.datetime | None = strawberry.field(default=None, description="Before.")
+
+    def to_domain(self) -> events_domain.Wanted:
+        return events_domain.Wanted(
+            types=tuple(self.type) if self.type else None, since=self.since, until=self.until
+        )
+
+
+@strawberry.input(description="Which events of the audit log to list.")
+class AuditEventFilter:
+    actor: strawberry.ID | None = strawberry.field(
+        default=None, description="Only events done by this user (a User id)."
+    )
+    subject: strawberry.ID | None = strawberry.field(
+        default=None, description="Only events about this user (a User id)."
+    )
+    type: list[SecurityEventType] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only events of these types."
+    )
+    since: dt.datetime | None = strawberry.field(default=None, description="At or after.")
+    until: dt.datetime | None = strawberry.field(default=None, description="Before.")
+
+
+@strawberry.enum(description="Where a data export is.")
+class DataExportState(enum.Enum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@strawberry.type(
+    description="An archive of your data (ZIP: a JSON document per part, and a README)."
+)
+class DataExport:
+    id: strawberry.ID
+    state: DataExportState
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+    expires_at: dt.datetime | None = strawberry.field(
+        description="Until when it can be downloaded; then it is deleted."
+    )
+    size_bytes: int | None
+    download_url: str | None = strawberry.field(
+        description="GET it with your bearer token while it is ready and not expired."
+    )
+
+    @classmethod
+    def from_row(cls, row: models.DataExport, public_url: str, now: dt.datetime) -> DataExport:
+        return cls(
+            id=global_id("DataExport", row.id),
+            state=DataExportState(row.state),
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            expires_at=row.expires_at,
+            size_bytes=row.size_bytes,
+            download_url=export_domain.download_url(public_url, row.id)
+            if export_domain.is_downloadable(row, now)
+            else None,
+        )
+
+
+@strawberry.type
+class RequestDataExportPayload:
+    data_export: DataExport | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Which security mails you get.")
+class SecurityNotificationSettings:
+    turned_off: list[SecurityNotification] = strawberry.field(  # type: ignore[valid-type]
+        description="The kinds you turned off."
+    )
+    optional: list[SecurityNotification] = strawberry.field(  # type: ignore[valid-type]
+        description="The kinds that can be turned off."
+    )
+
+
+@strawberry.type
+class UpdateSecurityNotificationsPayload:
+    settings: SecurityNotificationSettings | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
