@@ -12,7 +12,6 @@ from sqlalchemy import inspect, select
 
 from stridegraph.db import sessions as session_rows
 from stridegraph.db.enums import Currency, Gender, Units, WeekDay
-from stridegraph.db.fast_read import session_engine
 from stridegraph.db.models import User
 from stridegraph.db.viewer_lookup import ViewerLookup
 from stridegraph.domain import tokens
@@ -49,8 +48,7 @@ async def test_direct_and_session_paths_agree(services, backend):
         "now": dt.datetime.now(dt.UTC),
     }
     async with open_unit(services) as unit:
-        engine = session_engine(unit.session)
-        direct = await lookup.read.first(engine, unit.with_session, params)
+        direct = await lookup.read.first(unit.engine, unit.with_session, params)
         through = await unit.with_session(lambda s: lookup.read._through_session(s, params))
     assert direct is not None and through is not None
     assert direct == through
@@ -63,8 +61,10 @@ async def test_the_viewers_user_is_persistent_and_tracked(services):
     token = await login_token(services, user)
     async with open_unit(services) as unit:
         viewer = await resolve_bearer(unit, token=token)
+        # adopted: it joins the unit's session when that is made (``me`` never makes one)
+        session = unit.session
         state = inspect(viewer.user)
-        assert state.persistent and viewer.user in unit.session
+        assert state.persistent and viewer.user in session
         assert {"password_hash", "mfa_secret"} <= state.unloaded
         viewer.user.city = "Oslo"
         await unit.session.commit()

@@ -6,7 +6,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from stridegraph.db.fast_read import SessionReads
 from stridegraph.db.models import ApiToken, User
@@ -23,10 +23,10 @@ _BY_TOKEN_HASH = ViewerLookup(
 
 
 async def find_active_by_hash(
-    session: AsyncSession, reads: SessionReads, token_hash: bytes, now: dt.datetime
+    engine: AsyncEngine, reads: SessionReads, token_hash: bytes, now: dt.datetime
 ) -> tuple[SimpleNamespace, User] | None:
     """The live token with this hash and its user (``db/viewer_lookup``)."""
-    return await _BY_TOKEN_HASH.find(session, reads, token_hash=token_hash, now=now)
+    return await _BY_TOKEN_HASH.find(engine, reads, token_hash=token_hash, now=now)
 
 
 def add(session: AsyncSession, row: ApiToken) -> ApiToken:

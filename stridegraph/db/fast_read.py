@@ -145,26 +145,17 @@ def _dead(exc: BaseException) -> bool:
     )
 
 
-def as_loaded(session: AsyncSession, model: type[T], values: Mapping[str, Any]) -> T:
-    """A ``model`` instance holding ``values`` as its loaded state, persistent in
-    ``session`` without a statement: what the ORM would have built from the same row (its
-    changes are tracked and flushed as usual; attributes not given stay unloaded, and a
-    deferred one with ``raiseload`` still refuses to load)."""
+def as_loaded(model: type[T], values: Mapping[str, Any]) -> T:
+    """A detached ``model`` instance holding ``values`` as its loaded state, without a
+    statement: what the ORM would have built from the same row, minus the session (the
+    caller adds it to one, where its changes are tracked and flushed as usual; attributes
+    not given stay unloaded, and a deferred one with ``raiseload`` still refuses to load)."""
     instance = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
     # The instance's dict is its state, as the ORM's own loading fills it;
     # make_transient_to_detached then commits it (nothing pending) and gives it its key.
     instance_state(instance).dict.update(values)
     make_transient_to_detached(instance)
-    session.add(instance)
     return instance
-
-
-def session_engine(session: AsyncSession) -> AsyncEngine:
-    """The engine a request's session is bound to."""
-    bind = session.bind
-    if not isinstance(bind, AsyncEngine):
-        raise TypeError("the session must be bound to an AsyncEngine")
-    return bind
 
 
 def split_prefixed(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from stridegraph.db.fast_read import SessionReads
 from stridegraph.db.models import RotatedRefreshToken, Session, User
@@ -25,10 +25,10 @@ _BY_ACCESS_HASH = ViewerLookup(
 
 
 async def find_active_by_access_hash(
-    session: AsyncSession, reads: SessionReads, access_hash: bytes, now: dt.datetime
+    engine: AsyncEngine, reads: SessionReads, access_hash: bytes, now: dt.datetime
 ) -> tuple[SimpleNamespace, User] | None:
     """The live session holding this access token and its user (``db/viewer_lookup``)."""
-    return await _BY_ACCESS_HASH.find(session, reads, access_hash=access_hash, now=now)
+    return await _BY_ACCESS_HASH.find(engine, reads, access_hash=access_hash, now=now)
 
 
 async def find_by_refresh_hash(

@@ -16,14 +16,13 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
 from stridegraph.db.fast_read import (
     PrecompiledRead,
     SessionReads,
     as_loaded,
-    session_engine,
     split_prefixed,
 )
 from stridegraph.db.models import Base, User
@@ -50,14 +49,15 @@ class ViewerLookup:
         )
 
     async def find(
-        self, session: AsyncSession, reads: SessionReads, **params: bytes | dt.datetime
+        self, engine: AsyncEngine, reads: SessionReads, **params: bytes | dt.datetime
     ) -> tuple[SimpleNamespace, User] | None:
-        """The credential's columns as read, and its user as a persistent instance. (The
-        credential is no ORM instance: nothing writes through it, its use is recorded by
-        id (``db/last_used.py``), and tracking a second instance per request cost CPU for
+        """The credential's columns as read, and its user as a detached instance holding
+        its row (the caller's unit adopts it into its session). (The credential is no ORM
+        instance: nothing writes through it, its use is recorded by id
+        (``db/last_used.py``), and tracking a second instance per request cost CPU for
         nothing.)"""
-        row = await self.read.first(session_engine(session), reads, params)
+        row = await self.read.first(engine, reads, params)
         if row is None:
             return None
         found = SimpleNamespace(**split_prefixed(row, _CREDENTIAL))
-        return found, as_loaded(session, User, split_prefixed(row, _USER))
+        return found, as_loaded(User, split_prefixed(row, _USER))

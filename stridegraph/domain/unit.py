@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from stridegraph.config import Settings
 from stridegraph.db.engine import autocommit_reads, is_dead_connection, reads_autocommit
@@ -108,7 +108,6 @@ class Origin:
     user_agent: str | None = None
 
 
-@dataclass
 class Unit:
     """One request's database session plus its after-commit work.
 
@@ -116,20 +115,64 @@ class Unit:
     by two coroutines at once, so every use goes through :meth:`run`, :meth:`transaction` or
     :meth:`with_session`: one at a time, each run to completion even when its caller is
     cancelled.
+
+    The session is made when something first needs it, and instances loaded without it
+    (:meth:`adopt`: the viewer, read straight off the driver) join it then: a request
+    answered from the viewer alone (``me``) makes, tracks and closes no session at all.
     """
 
-    services: Services
-    session: AsyncSession
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: Set by the request's context; None for the CLI and background work.
-    origin: Origin | None = None
-    _after_commit: list[AfterCommit] = field(default_factory=list)
-    _in_flight: set[asyncio.Future[Any]] = field(default_factory=set)
-    _closed: bool = False
-    #: The session holds a connection in autocommit mode for reads (PostgreSQL).
-    _reading: bool = False
-    #: A transaction has run: from then on a failed read is not retried.
-    _wrote: bool = False
+    def __init__(
+        self,
+        *,
+        services: Services,
+        session: AsyncSession | None = None,
+        origin: Origin | None = None,
+    ) -> None:
+        self.services = services
+        self._session = session
+        self.lock = asyncio.Lock()
+        #: Set by the request's context; None for the CLI and background work.
+        self.origin = origin
+        self._adopted: list[Any] = []
+        self._after_commit: list[AfterCommit] = []
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._closed = False
+        #: The session holds a connection in autocommit mode for reads (PostgreSQL).
+        self._reading = False
+        #: A transaction has run: from then on a failed read is not retried.
+        self._wrote = False
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit's session, made on first use with the adopted instances in it."""
+        session = self._session
+        if session is None:
+            session = self._session = self.services.sessions()
+            if self._adopted:
+                for instance in self._adopted:
+                    session.add(instance)
+                self._adopted.clear()
+                # Adding began a transaction in memory only (no connection, nothing to
+                # flush: the instances are loaded and clean); ending it is no I/O, and lets
+                # the first read take its connection in autocommit mode.
+                session.sync_session.commit()
+        return session
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine the unit's sessions are bound to (reads that bypass the session)."""
+        bind = self.services.sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("the session factory must be bound to an AsyncEngine")
+        return bind
+
+    def adopt(self, instance: Any) -> None:
+        """Make a loaded, detached instance persistent in the unit's session (now, or when
+        the session is made), so changes to it are flushed like any loaded object's."""
+        if self._session is None:
+            self._adopted.append(instance)
+        else:
+            self._session.add(instance)
 
     @property
     def settings(self) -> Settings:
@@ -158,7 +201,9 @@ class Unit:
         request waits on slow work (argon2 queues, other side transactions). Loaded objects
         stay usable (the session does not expire them on commit). A no-op once something
         was written: that transaction belongs to the request and ends with it."""
-        session = self.session
+        session = self._session
+        if session is None:
+            return
         if session.in_transaction() and not (session.new or session.dirty or session.deleted):
             self._stop_reading()
             await session.commit()
@@ -180,7 +225,9 @@ class Unit:
         try:
             while self._in_flight:
                 await run_to_completion(asyncio.wait(set(self._in_flight)))
-            await run_to_completion(self.session.close())
+            if self._session is None:  # never made: nothing to end
+                return
+            await run_to_completion(self._session.close())
         except Exception:
             log.warning("discarded a broken database connection", exc_info=True)
             with suppress(Exception):
@@ -216,7 +263,8 @@ class Unit:
 
     def _stop_reading(self) -> None:
         self._reading = False
-        autocommit_reads(self.session, False)
+        if self._session is not None:
+            autocommit_reads(self._session, False)
 
     async def _end_read(self) -> None:
         """Hand the autocommit connection back so what follows begins a real transaction

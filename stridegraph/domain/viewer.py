@@ -67,11 +67,12 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
     now = unit.now()
     if tokens.looks_like(token, tokens.ACCESS):
         found = await session_rows.find_active_by_access_hash(
-            unit.session, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
+            unit.engine, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
         if found is not None:
             session, user = found
             if user.active:
+                unit.adopt(user)
                 if _stale(session.last_used_at, now):
                     unit.services.usage.session_used(session.id, now)
                 return Viewer(
@@ -82,11 +83,12 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
                 )
     elif tokens.looks_like(token, tokens.PERSONAL):
         found_token = await api_token_rows.find_active_by_hash(
-            unit.session, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
+            unit.engine, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
         if found_token is not None:
             api_token, user = found_token
             if user.active:
+                unit.adopt(user)
                 if _stale(api_token.last_used_at, now):
                     unit.services.usage.api_token_used(api_token.id, now)
                 allowed = scopes_for(user.access_type)
