@@ -39,10 +39,11 @@ from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
+from stridegraph.graph.bearer import bearer_token
 from stridegraph.graph.context import Context
 from stridegraph.graph.cookies import forces_preflight
 from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, encode_json
-from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.extensions import database_down
 from stridegraph.graph.http_protocol import (
     error_response,
     graphql_response,
@@ -142,21 +143,18 @@ class StrideGraphQL(GraphQL):
         await response(scope, receive, send)
 
     async def _authenticate(self, request: Request, context: Context) -> None:
-        header = request.headers.get("authorization")
-        if not header:
-            return
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            context.auth_failure = "UNAUTHENTICATED"
-            return
         try:
-            context.viewer = await resolve_bearer(context.unit, token=token.strip())
-            context.bearer = token.strip()
+            token = bearer_token(request.headers.get("authorization"))
+            if token is None:
+                return
+            context.viewer = await resolve_bearer(context.unit, token=token)
+            context.bearer = token
             await context.unit.release()
-        except Unauthenticated:
+        except Unauthenticated as exc:
             context.auth_failure = "UNAUTHENTICATED"
+            context.auth_reason = exc.reason
         except Exception as exc:
-            if not _database_down(exc):
+            if not database_down(exc):
                 raise
             context.auth_failure = "SERVICE_UNAVAILABLE"
 

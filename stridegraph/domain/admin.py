@@ -17,16 +17,16 @@ from typing import Any
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
-from stridegraph.db.enums import AccessType
+from stridegraph.db.enums import AccessType, TokenPurpose
 from stridegraph.db.models import ApiToken, User
-from stridegraph.domain import accounts, credentials, notices, photos
+from stridegraph.domain import accounts, credentials, notices, one_time_tokens, photos
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import USERS_READ, USERS_WRITE
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
 from stridegraph.domain.viewer import Viewer
 
-ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active")
+ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active", "email_verified")
 
 
 def require_admin(viewer: Viewer | None, scope: str = USERS_WRITE) -> Viewer:
@@ -113,7 +113,13 @@ async def create_user(
 async def update_user(
     unit: Unit, *, viewer: Viewer | None, user_id: int, changes: Mapping[str, Any]
 ) -> User:
-    """Edit profile fields, e-mail, role and active flag of any account."""
+    """Edit profile fields, e-mail, role, active flag and e-mail verification of any account.
+
+    ``email_verified`` lets an administrator vouch for an address (the seed's "activate"):
+    with ``active`` in the same call, an unverified sign-up can sign in at once, and any
+    verification link still out is void. An account that does not own its address (a
+    sign-up with a taken one, ``domain/signup.py``) cannot be verified until it is given an
+    address of its own (EMAIL_TAKEN), and an admin cannot unverify themself."""
     admin = require_admin(viewer)
     wanted = {k: v for k, v in changes.items() if k in ADMIN_FIELDS}
     demotes = wanted.get("access_type") is AccessType.REGULAR
@@ -122,6 +128,8 @@ async def update_user(
         raise cannot_modify_self("You cannot demote yourself.", "access_type")
     if user_id == admin.user_id and deactivates:
         raise cannot_modify_self("You cannot deactivate yourself.", "active")
+    if user_id == admin.user_id and wanted.get("email_verified") is False:
+        raise cannot_modify_self("You cannot unverify your own address.", "email_verified")
     removes_admin = demotes or deactivates
     if removes_admin:
         await user_rows.lock_admin_changes(unit.session)
@@ -129,7 +137,18 @@ async def update_user(
     if removes_admin:
         await ensure_admin_remains(unit, removing=user, viewer=admin)
     reactivates = wanted.get("active") is True and not user.active
+    verifies = wanted.get("email_verified") is True and not user.email_verified
+    if verifies and user.email_key is None and "email" not in wanted:
+        raise DomainError.of(
+            ErrorCode.EMAIL_TAKEN,
+            "This account's address belongs to another account; give it its own first.",
+            "email_verified",
+        )
     saved = await accounts.save_profile(unit, user=user, changes=wanted)
+    if verifies:
+        await one_time_tokens.invalidate(
+            unit, user_id=saved.id, purposes=(TokenPurpose.EMAIL_VERIFICATION,)
+        )
     if deactivates or reactivates:
         # Deactivation ends every credential for good. Reactivation ends any left over from
         # a deactivation made before that rule, so none comes back to life either way.

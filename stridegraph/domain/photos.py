@@ -44,11 +44,13 @@ from PIL import Image, ImageCms, ImageOps
 
 from stridegraph.config import Settings
 from stridegraph.db import photos as photo_rows
+from stridegraph.db import users as user_rows
 from stridegraph.db.models import User
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.domain.unit import Services, Unit
+from stridegraph.domain.validation import MAX_TEXT, USERNAME_RE
 from stridegraph.domain.viewer import Viewer
 
 log = logging.getLogger("stridegraph.photos")
@@ -397,11 +399,21 @@ def _may_read_users(viewer: Viewer, user_id: int) -> bool:
 
 
 async def photo_for_viewer(
-    unit: Unit, *, viewer: Viewer | None, user_id: int
+    unit: Unit, *, viewer: Viewer | None, user_id: int | None = None, username: str | None = None
 ) -> StoredPhoto | None:
     """The photo ``viewer`` may fetch, with the visibility of ``user(id:)``: anonymous only
     with public profiles, signed in with ``users:read`` (your own photo also with
-    ``profile:read``); non-admins never see inactive or unapproved users. None otherwise."""
+    ``profile:read``); non-admins never see inactive or unapproved users. None otherwise.
+
+    The user is named by ``user_id`` or by ``username`` (case-insensitive, as
+    ``userByUsername``); a name that cannot be a username is None without a query."""
+    if user_id is None:
+        if username is None or len(username) > MAX_TEXT or not USERNAME_RE.fullmatch(username):
+            return None
+        named = await user_rows.get_by_username(unit.session, username)
+        if named is None:
+            return None
+        user_id = named.id
     if viewer is not None and not _may_read_users(viewer, user_id):
         return None
     user = (await users_domain.visible_by_ids(unit, viewer=viewer, ids=[user_id])).get(user_id)

@@ -121,6 +121,7 @@ NOT_NULL = frozenset(
         "currency",
         "access_type",
         "active",
+        "email_verified",
     }
 )
 TEXT_FIELDS = ("name", "username", "email", "city")

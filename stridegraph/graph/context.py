@@ -24,6 +24,7 @@ class Context:
     client_address: str
     viewer: Viewer | None = None
     auth_failure: str | None = None  # "UNAUTHENTICATED" or "SERVICE_UNAVAILABLE"
+    auth_reason: str | None = None  # with UNAUTHENTICATED: TOKEN_EXPIRED or TOKEN_INVALID
     bearer: str | None = None  # the token ``viewer`` came from, to re-read it per mutation
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -58,9 +59,9 @@ class Context:
         try:
             self.viewer = await resolve_bearer(self.unit, token=self.bearer)
             await self.unit.release()
-        except Unauthenticated:
+        except Unauthenticated as exc:
             self.viewer = None
-            raise unauthenticated("The token is invalid, expired or revoked.") from None
+            raise unauthenticated(str(exc), exc.reason) from None
 
     async def close(self) -> None:
         """End the request's unit of work (never raises; see :meth:`Unit.close`)."""

@@ -77,7 +77,7 @@ async def run_mutation(
     except DomainError as exc:
         return on_error(to_user_errors(exc.problems))
     except Unauthenticated as exc:
-        raise unauthenticated(str(exc)) from None
+        raise unauthenticated(str(exc), exc.reason) from None
     except Forbidden as exc:
         raise forbidden(str(exc)) from None
     return on_success(result)
@@ -88,6 +88,6 @@ async def run_query(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: An
     try:
         return await info.context.unit.run(fn, **kwargs)
     except Unauthenticated as exc:
-        raise unauthenticated(str(exc)) from None
+        raise unauthenticated(str(exc), exc.reason) from None
     except Forbidden as exc:
         raise forbidden(str(exc)) from None

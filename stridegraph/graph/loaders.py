@@ -36,7 +36,7 @@ class Loaders:
                 try:
                     found = await self.unit.run(users_domain.users_by_ids, viewer=viewer, ids=ids)
                 except Unauthenticated as exc:
-                    raise unauthenticated(str(exc)) from None
+                    raise unauthenticated(str(exc), exc.reason) from None
                 except Forbidden as exc:
                     raise forbidden(str(exc)) from None
                 return [found.get(i) for i in ids]

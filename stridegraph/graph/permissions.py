@@ -16,8 +16,14 @@ from strawberry.types import Info
 from stridegraph.domain.viewer import Viewer
 
 
-def unauthenticated(message: str = "You must be signed in.") -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+def unauthenticated(
+    message: str = "You must be signed in.", reason: str | None = None
+) -> GraphQLError:
+    """UNAUTHENTICATED; ``reason`` (TOKEN_EXPIRED / TOKEN_INVALID) when a token was bad."""
+    extensions = {"code": "UNAUTHENTICATED"}
+    if reason is not None:
+        extensions["reason"] = reason
+    return GraphQLError(message, extensions=extensions)
 
 
 def forbidden(message: str = "You are not allowed to do this.") -> GraphQLError:

@@ -21,6 +21,7 @@ from stridegraph.graph.account.types import (
 )
 from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
 from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import UserMe
 
@@ -43,6 +44,7 @@ class AccountMutations:
             name=input.name,
             password=input.password,
             preferred_language=input.preferred_language,
+            profile=given(input, PROFILE_EXTRAS),
             client_address=info.context.client_address,
         )
 

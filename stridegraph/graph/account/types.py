@@ -7,6 +7,7 @@ import strawberry
 from stridegraph.domain.signup import SignUpStatus as DomainSignUpStatus
 from stridegraph.graph.enums import Language
 from stridegraph.graph.errors import UserError
+from stridegraph.graph.users.inputs import ProfileDetailsInput
 from stridegraph.graph.users.types import UserMe
 
 SignUpStatus = strawberry.enum(
@@ -17,7 +18,7 @@ SignUpStatus = strawberry.enum(
 
 
 @strawberry.input(description="A new account, created by its owner.")
-class SignUpInput:
+class SignUpInput(ProfileDetailsInput):
     username: str
     email: str
     name: str

@@ -71,19 +71,49 @@ class UserOrder:
         )
 
 
-@strawberry.input(description="Profile fields; leave a field out to keep it.")
-class ProfileInput:
-    name: str | None = UNSET
-    username: str | None = UNSET
-    city: str | None = UNSET
-    birthdate: dt.date | None = UNSET
-    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
+@strawberry.input(description="The profile details every account has besides its names.")
+class ProfileDetailsInput:
+    """Declared once for ``updateMe``, ``updateUser``, ``createUser`` and ``signUp``, so the
+    four take the same fields with the same descriptions (the rules: ``domain/validation``)."""
+
+    city: str | None = strawberry.field(
+        default=UNSET, description="At most 250 characters; null (or empty) for none."
+    )
+    birthdate: dt.date | None = strawberry.field(
+        default=UNSET, description="Not in the future; null for none."
+    )
+    preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="The language of the interface and of the mail we send."
+    )
     gender: Gender | None = UNSET  # type: ignore[valid-type]
-    units: Units | None = UNSET  # type: ignore[valid-type]
-    height: int | None = strawberry.field(default=UNSET, description="Centimetres, 1-300.")
-    max_heart_rate: int | None = strawberry.field(default=UNSET, description="30-250.")
-    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
-    currency: Currency | None = UNSET  # type: ignore[valid-type]
+    units: Units | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="How distances and weights are shown."
+    )
+    height: int | None = strawberry.field(
+        default=UNSET, description="Centimetres, 1-300; null for none."
+    )
+    max_heart_rate: int | None = strawberry.field(
+        default=UNSET, description="Beats per minute, 30-250; null for none."
+    )
+    first_day_of_week: WeekDay | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="The first day of a week in calendars."
+    )
+    currency: Currency | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="The currency of gear prices."
+    )
+
+
+#: The names of the shared details (snake_case), for ``given``.
+PROFILE_EXTRAS: tuple[str, ...] = tuple(ProfileDetailsInput.__dataclass_fields__)
+
+
+@strawberry.input(description="Profile fields; leave a field out to keep it.")
+class ProfileInput(ProfileDetailsInput):
+    name: str | None = strawberry.field(default=UNSET, description="1-250 characters.")
+    username: str | None = strawberry.field(
+        default=UNSET,
+        description="1-250 letters, digits and dots; unique, whatever the letter case.",
+    )
 
 
 @strawberry.input(description="Changes to the viewer's profile (e-mail: requestEmailChange).")
@@ -96,10 +126,15 @@ class UpdateUserInput(ProfileInput):
     email: str | None = UNSET
     access_type: AccessType | None = UNSET  # type: ignore[valid-type]
     active: bool | None = UNSET
+    email_verified: bool | None = strawberry.field(
+        default=UNSET,
+        description="Vouch for the address (true) or ask for it to be proven again (false). "
+        "With active: true, an unverified sign-up can sign in at once.",
+    )
 
 
 @strawberry.input(description="A new account made by an administrator.")
-class CreateUserInput:
+class CreateUserInput(ProfileDetailsInput):
     username: str
     email: str
     name: str
@@ -108,28 +143,6 @@ class CreateUserInput:
     )
     access_type: AccessType = StoredAccessType.REGULAR  # type: ignore[valid-type]
     active: bool = True
-    city: str | None = UNSET
-    birthdate: dt.date | None = UNSET
-    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
-    gender: Gender | None = UNSET  # type: ignore[valid-type]
-    units: Units | None = UNSET  # type: ignore[valid-type]
-    height: int | None = UNSET
-    max_heart_rate: int | None = UNSET
-    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
-    currency: Currency | None = UNSET  # type: ignore[valid-type]
-
-
-PROFILE_EXTRAS = (
-    "city",
-    "birthdate",
-    "preferred_language",
-    "gender",
-    "units",
-    "height",
-    "max_heart_rate",
-    "first_day_of_week",
-    "currency",
-)
 
 
 @strawberry.input(description="Changes to the viewer's privacy settings; leave out to keep.")
