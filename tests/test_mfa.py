@@ -369,7 +369,7 @@ async def test_admin_reset_refusals_change_nothing(gql, db, services, alice, clo
     cases = {
         relay.to_base64("User", user.id): "MFA_NOT_ENABLED",
         relay.to_base64("User", 999_999): "NOT_FOUND",
-        "not-an-id": "NOT_FOUND",
+        "not-an-id": "INVALID",
         relay.to_base64("User", admin.id): "CANNOT_MODIFY_SELF",
     }
     await enrol(gql, admin_token, clock)

@@ -83,6 +83,27 @@ async def check_password(
     )
 
 
+async def set_password(unit: Unit, *, user: User, password: str, field: str = "password") -> None:
+    """Give ``user`` a new password: the server's policy for the user's role (errors on
+    ``field``), a fresh argon2id hash, and the change time. The one path for a change by
+    the user, by a reset link and by an administrator; ending credentials is the caller's
+    choice (each path ends different ones)."""
+    await check_password(
+        unit,
+        password,
+        access_type=user.access_type,
+        username=user.username,
+        email=user.email,
+        field=field,
+    )
+    password_hash = await unit.services.passwords.hash(password)
+    now = unit.now()
+    user.password_hash = password_hash
+    user.password_changed_at = now
+    user.updated_at = now
+    await unit.session.flush()
+
+
 async def create_account(unit: Unit, *, account: NewAccount) -> User:
     """Validate and insert; USERNAME_TAKEN / EMAIL_TAKEN hold even under concurrent creates
     because the database's unique indexes decide."""

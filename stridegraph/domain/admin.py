@@ -20,7 +20,8 @@ from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType, TokenPurpose
 from stridegraph.db.models import ApiToken, User
 from stridegraph.domain import accounts, credentials, notices, one_time_tokens, photos
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.scopes import USERS_READ, USERS_WRITE
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
@@ -30,15 +31,9 @@ ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active", "email_verified")
 
 
 def require_admin(viewer: Viewer | None, scope: str = USERS_WRITE) -> Viewer:
-    """Admin mutations need the ADMIN role and ``users:write``, admin reads ``users:read``
-    (checked by graph as well)."""
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
-    if not viewer.has(scope):
-        raise Forbidden(f"This needs the {scope} scope.")
-    return viewer
+    """Admin mutations need the ADMIN role and ``users:write``, admin reads ``users:read``:
+    :func:`stridegraph.domain.access.require` with ``admin=True`` (kept for its callers)."""
+    return require(viewer, scope=scope, admin=True)
 
 
 def not_found() -> DomainError:
@@ -167,18 +162,7 @@ async def set_user_password(
             "Change your own password with changePassword (it asks for the current one).", "id"
         )
     user = await _target(unit, user_id, locked=False)
-    await accounts.check_password(
-        unit,
-        password,
-        access_type=user.access_type,
-        username=user.username,
-        email=user.email,
-    )
-    now = unit.now()
-    user.password_hash = await unit.services.passwords.hash(password)
-    user.password_changed_at = now
-    user.updated_at = now
-    await unit.session.flush()
+    await accounts.set_password(unit, user=user, password=password)
     await credentials.end_all(unit, user_id=user.id)
     return user
 

@@ -15,17 +15,12 @@ from stridegraph.db.keys import email_key
 from stridegraph.db.models import User
 from stridegraph.domain import notices, reauth
 from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain.access import require
 from stridegraph.domain.accounts import owns_address, taken
 from stridegraph.domain.errors import DomainError, ErrorCode, Unauthenticated
 from stridegraph.domain.signup import check_address, require_mail
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
-
-
-def _signed_in(viewer: Viewer | None) -> Viewer:
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    return viewer
 
 
 def _email_taken(field: str | None) -> DomainError:
@@ -52,7 +47,7 @@ async def request_email_change(
     when given) is right, through the recent-authentication rule: a wrong password counts
     toward the account's login rate limit, as in ``changePassword``, so a stolen session
     cannot become a way to guess the password."""
-    viewer = _signed_in(viewer)
+    viewer = require(viewer)
     address = check_address(new_email, "new_email")
     require_mail(unit, "new_email")
     user = await _current_user(unit, viewer)
@@ -77,7 +72,7 @@ async def confirm_email_change(unit: Unit, *, viewer: Viewer | None, token: str)
     """Switch to the address the link was mailed to. Only the account that asked can use
     the link (another user's token is INVALID_TOKEN). The new address counts as verified,
     links mailed to the old address stop working, and the old address is told."""
-    viewer = _signed_in(viewer)
+    viewer = require(viewer)
     row = await ott.consume(
         unit, token=token, purpose=TokenPurpose.EMAIL_CHANGE, user_id=viewer.user_id
     )

@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyotp
 import segno
@@ -28,12 +27,11 @@ from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
 from stridegraph.domain import mfa_codes, notices, ratelimit, reauth, tokens
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode
+from stridegraph.domain.login_finish import LoginResult, finish_login
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
-
-if TYPE_CHECKING:
-    from stridegraph.domain.login import LoginResult
 
 log = logging.getLogger("stridegraph.mfa")
 audit = logging.getLogger("stridegraph.audit")
@@ -196,8 +194,7 @@ async def regenerate_backup_codes(
 async def reset_user_mfa(unit: Unit, *, viewer: Viewer, user_id: int) -> User:
     """Turn MFA off for a user who lost their authenticator and backup codes. Recorded in the
     log with both ids. Not for oneself: that is ``disableMfa``, which asks for a code."""
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
+    require(viewer, admin=True)
     user = await user_rows.get_by_id(unit.session, user_id)
     if user is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
@@ -269,8 +266,6 @@ async def complete_login(
     counts toward the account's and the address's login rate limits (and survives the
     rollback of this request); a good one resets the account's count, like a good password
     without MFA does. A failed code leaves the challenge usable until it expires."""
-    from stridegraph.domain import login  # login imports this module for start_challenge
-
     challenge, user = await challenged_user(unit, mfa_token=mfa_token)
     attempt = await ratelimit.begin_attempt(
         unit, account_key=ratelimit.user_key(user), client_address=client_address
@@ -282,10 +277,10 @@ async def complete_login(
             ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
         )
     mfa_codes.reset_after_commit(unit, attempt, user)
-    issued = await login.finish_login(
+    issued = await finish_login(
         unit, user=user, user_agent=user_agent, client_address=client_address
     )
-    return login.LoginResult(user=user, session=issued)
+    return LoginResult(user=user, session=issued)
 
 
 # --------------------------------------------------------------------------- key rotation

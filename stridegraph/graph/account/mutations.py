@@ -19,10 +19,9 @@ from stridegraph.graph.account.types import (
     SignUpPayload,
     VerifyEmailPayload,
 )
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import UserMe
 
 
@@ -38,7 +37,7 @@ class AccountMutations:
             info,
             signup.sign_up,
             lambda status: SignUpPayload(status=status),
-            lambda errors: SignUpPayload(errors=errors),
+            SignUpPayload,
             username=input.username,
             email=input.email,
             name=input.name,
@@ -57,7 +56,7 @@ class AccountMutations:
             info,
             signup.verify_email,
             lambda status: VerifyEmailPayload(status=status),
-            lambda errors: VerifyEmailPayload(errors=errors),
+            VerifyEmailPayload,
             token=token,
         )
 
@@ -72,7 +71,7 @@ class AccountMutations:
             info,
             signup.resend_verification_email,
             lambda _: ResendVerificationEmailPayload(),
-            lambda errors: ResendVerificationEmailPayload(errors=errors),
+            ResendVerificationEmailPayload,
             email=email,
         )
 
@@ -85,7 +84,7 @@ class AccountMutations:
             info,
             password_reset.request_password_reset,
             lambda _: RequestPasswordResetPayload(),
-            lambda errors: RequestPasswordResetPayload(errors=errors),
+            RequestPasswordResetPayload,
             email=email,
             client_address=info.context.client_address,
         )
@@ -101,7 +100,7 @@ class AccountMutations:
             info,
             password_reset.reset_password,
             lambda _: ResetPasswordPayload(),
-            lambda errors: ResetPasswordPayload(errors=errors),
+            ResetPasswordPayload,
             token=token,
             new_password=new_password,
         )
@@ -117,9 +116,9 @@ class AccountMutations:
             info,
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
-            lambda errors: SendPasswordResetEmailPayload(errors=errors),
+            SendPasswordResetEmailPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)),
+            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -135,7 +134,7 @@ class AccountMutations:
             info,
             email_change.request_email_change,
             lambda _: RequestEmailChangePayload(),
-            lambda errors: RequestEmailChangePayload(errors=errors),
+            RequestEmailChangePayload,
             viewer=info.context.viewer,
             new_email=new_email,
             current_password=current_password,
@@ -155,7 +154,7 @@ class AccountMutations:
             info,
             email_change.confirm_email_change,
             lambda user: ConfirmEmailChangePayload(user=UserMe.from_row(user, public_url)),
-            lambda errors: ConfirmEmailChangePayload(errors=errors),
+            ConfirmEmailChangePayload,
             viewer=info.context.viewer,
             token=token,
         )

@@ -6,7 +6,7 @@ import strawberry
 
 from stridegraph.domain.signup import SignUpStatus as DomainSignUpStatus
 from stridegraph.graph.enums import Language
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.inputs import ProfileDetailsInput
 from stridegraph.graph.users.types import UserMe
 
@@ -29,7 +29,7 @@ class SignUpInput(ProfileDetailsInput):
 
 
 @strawberry.type
-class SignUpPayload:
+class SignUpPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
         description=(
@@ -37,46 +37,43 @@ class SignUpPayload:
             "address would get (the owner is mailed instead)."
         ),
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class VerifyEmailPayload:
+class VerifyEmailPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
         description="ACTIVE, or ADMIN_APPROVAL_REQUIRED while an administrator must approve.",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The same for every address.")
-class ResendVerificationEmailPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class ResendVerificationEmailPayload(Payload):
+    pass
 
 
 @strawberry.type(description="The same for every address.")
-class RequestPasswordResetPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class RequestPasswordResetPayload(Payload):
+    pass
 
 
 @strawberry.type
-class ResetPasswordPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class ResetPasswordPayload(Payload):
+    pass
 
 
 @strawberry.type
-class SendPasswordResetEmailPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class SendPasswordResetEmailPayload(Payload):
+    pass
 
 
 @strawberry.type
-class RequestEmailChangePayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class RequestEmailChangePayload(Payload):
+    pass
 
 
 @strawberry.type
-class ConfirmEmailChangePayload:
+class ConfirmEmailChangePayload(Payload):
     user: UserMe | None = strawberry.field(
         default=None, description="The viewer, with the new address."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -25,9 +25,8 @@ from stridegraph.graph.auth.types import (
     RevokeSessionPayload,
     RevokeUserSessionsPayload,
     Session,
-    parse_global_id,
 )
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import HasScope, requires
 from stridegraph.graph.users.types import UserMe
 
@@ -57,7 +56,7 @@ class AuthMutations:
             info,
             login_domain.login,
             lambda result: LoginPayload.from_result(result, public_url),
-            lambda errors: LoginPayload(errors=errors),
+            LoginPayload,
             username=username,
             password=password,
             client_address=ctx.client_address,
@@ -85,7 +84,7 @@ class AuthMutations:
                 expires_at=issued.access_expires_at,
                 refresh_expires_at=issued.refresh_expires_at,
             ),
-            lambda errors: RefreshSessionPayload(errors=errors),
+            RefreshSessionPayload,
             refresh_token=token or "",
         )
         return cookies.deliver(info, payload, from_cookie)
@@ -103,7 +102,7 @@ class AuthMutations:
                 info,
                 sessions_domain.end_session_by_refresh_token,
                 lambda _: LogoutPayload(),
-                lambda errors: LogoutPayload(errors=errors),
+                LogoutPayload,
                 refresh_token=token,
             )
         else:
@@ -112,7 +111,7 @@ class AuthMutations:
                 info,
                 sessions_domain.logout,
                 lambda _: LogoutPayload(),
-                lambda errors: LogoutPayload(errors=errors),
+                LogoutPayload,
                 viewer=viewer,
             )
         cookies.clear(info)
@@ -128,9 +127,9 @@ class AuthMutations:
             info,
             sessions_domain.revoke_session,
             lambda row: RevokeSessionPayload(session=Session.from_row(row, viewer.session_id)),
-            lambda errors: RevokeSessionPayload(errors=errors),
+            RevokeSessionPayload,
             viewer=viewer,
-            session_id=parse_global_id(id, "Session"),
+            session_id=GlobalId(id, "Session"),
         )
 
     @strawberry.mutation(
@@ -146,9 +145,9 @@ class AuthMutations:
             lambda ended: RevokeUserSessionsPayload(
                 revoked_count=ended.sessions, revoked_api_token_count=ended.api_tokens
             ),
-            lambda errors: RevokeUserSessionsPayload(errors=errors),
+            RevokeUserSessionsPayload,
             viewer=info.context.viewer,
-            user_id=parse_global_id(id, "User") or 0,  # no user 0: NOT_FOUND
+            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -175,7 +174,7 @@ class AuthMutations:
             lambda issued: CreateApiTokenPayload(
                 token=issued.token, api_token=ApiToken.from_row(issued.row)
             ),
-            lambda errors: CreateApiTokenPayload(errors=errors),
+            CreateApiTokenPayload,
             viewer=info.context.viewer,
             name=name,
             scopes=scopes,
@@ -195,9 +194,9 @@ class AuthMutations:
             info,
             api_tokens_domain.revoke_api_token,
             lambda row: RevokeApiTokenPayload(api_token=ApiToken.from_row(row)),
-            lambda errors: RevokeApiTokenPayload(errors=errors),
+            RevokeApiTokenPayload,
             viewer=info.context.viewer,
-            token_id=parse_global_id(id, "ApiToken"),
+            token_id=GlobalId(id, "ApiToken"),
         )
 
     @strawberry.mutation(
@@ -220,7 +219,7 @@ class AuthMutations:
             info,
             login_domain.change_password,
             lambda user: ChangePasswordPayload(user=UserMe.from_row(user, public_url)),
-            lambda errors: ChangePasswordPayload(errors=errors),
+            ChangePasswordPayload,
             viewer=ctx.viewer,
             current_password=current_password,
             new_password=new_password,

@@ -9,21 +9,14 @@ from strawberry import relay
 
 from stridegraph.db import models
 from stridegraph.domain.api_tokens import parse_scopes
-from stridegraph.domain.login import LoginResult
+from stridegraph.domain.login_finish import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
-from stridegraph.graph import ids
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.types import UserMe
 
 
 def global_id(type_name: str, row_id: int) -> strawberry.ID:
     return strawberry.ID(relay.to_base64(type_name, row_id))
-
-
-def parse_global_id(value: str, type_name: str) -> int | None:
-    """The integer inside a global id of ``type_name``; None for anything else (a malformed
-    id or one of another type is then simply NOT_FOUND)."""
-    return ids.parse_global_id(value, type_name)
 
 
 @strawberry.type(description="A login session of the signed-in user (one device or browser).")
@@ -80,7 +73,7 @@ class ApiToken:
 @strawberry.type(
     description="A login's outcome: tokens, or (MFA on) an mfaToken for completeMfaLogin."
 )
-class LoginPayload:
+class LoginPayload(Payload):
     access_token: str | None = None
     refresh_token: str | None = None
     expires_at: dt.datetime | None = strawberry.field(
@@ -94,7 +87,6 @@ class LoginPayload:
     mfa_token: str | None = strawberry.field(
         default=None, description="Pass to completeMfaLogin with a code; short-lived."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
     @classmethod
     def from_result(cls, result: LoginResult, public_url: str) -> LoginPayload:
@@ -113,50 +105,44 @@ class LoginPayload:
 
 
 @strawberry.type(description="New tokens for a session; the refresh token given is now spent.")
-class RefreshSessionPayload:
+class RefreshSessionPayload(Payload):
     access_token: str | None = None
     refresh_token: str | None = None
     expires_at: dt.datetime | None = None
     refresh_expires_at: dt.datetime | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class LogoutPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class LogoutPayload(Payload):
+    pass
 
 
 @strawberry.type
-class RevokeSessionPayload:
+class RevokeSessionPayload(Payload):
     session: Session | None = strawberry.field(default=None, description="The revoked session.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RevokeUserSessionsPayload:
+class RevokeUserSessionsPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many sessions ended.")
     revoked_api_token_count: int = strawberry.field(
         default=0, description="How many API tokens ended."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class CreateApiTokenPayload:
+class CreateApiTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="The secret: shown this once, never again."
     )
     api_token: ApiToken | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RevokeApiTokenPayload:
+class RevokeApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(default=None, description="The revoked token.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class ChangePasswordPayload:
+class ChangePasswordPayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

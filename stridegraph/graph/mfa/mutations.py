@@ -9,7 +9,7 @@ from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
 from stridegraph.graph.auth.types import LoginPayload
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.mfa.types import (
     DisableMfaPayload,
     EnableMfaPayload,
@@ -18,7 +18,6 @@ from stridegraph.graph.mfa.types import (
     SetupMfaPayload,
 )
 from stridegraph.graph.permissions import requires
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -39,7 +38,7 @@ class MfaMutations:
             info,
             mfa.complete_login,
             lambda result: LoginPayload.from_result(result, public_url),
-            lambda errors: LoginPayload(errors=errors),
+            LoginPayload,
             mfa_token=mfa_token,
             code=code,
             client_address=ctx.client_address,
@@ -63,7 +62,7 @@ class MfaMutations:
             lambda r: SetupMfaPayload(
                 secret=r.secret, otpauth_uri=r.otpauth_uri, qr_code_svg=r.qr_code_svg
             ),
-            lambda errors: SetupMfaPayload(errors=errors),
+            SetupMfaPayload,
             viewer=info.context.viewer,
             current_password=current_password,
             code=code,
@@ -85,7 +84,7 @@ class MfaMutations:
             lambda r: EnableMfaPayload(
                 backup_codes=r.backup_codes, me=UserMe.from_row(r.user, _public_url(info))
             ),
-            lambda errors: EnableMfaPayload(errors=errors),
+            EnableMfaPayload,
             viewer=info.context.viewer,
             code=code,
             current_password=current_password,
@@ -101,7 +100,7 @@ class MfaMutations:
             info,
             mfa.disable_mfa,
             lambda user: DisableMfaPayload(me=UserMe.from_row(user, _public_url(info))),
-            lambda errors: DisableMfaPayload(errors=errors),
+            DisableMfaPayload,
             viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
@@ -117,7 +116,7 @@ class MfaMutations:
             info,
             mfa.regenerate_backup_codes,
             lambda codes: RegenerateBackupCodesPayload(backup_codes=codes),
-            lambda errors: RegenerateBackupCodesPayload(errors=errors),
+            RegenerateBackupCodesPayload,
             viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
@@ -134,7 +133,7 @@ class MfaMutations:
             lambda user: ResetUserMfaPayload(
                 user=User.from_row(user, _public_url(info), info.context.viewer)
             ),
-            lambda errors: ResetUserMfaPayload(errors=errors),
+            ResetUserMfaPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)) or 0,
+            user_id=GlobalId(id, "User"),
         )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import strawberry
 
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.types import User, UserMe
 
 
 @strawberry.type(description="A new pending TOTP secret; confirm it with enableMfa.")
-class SetupMfaPayload:
+class SetupMfaPayload(Payload):
     secret: str | None = strawberry.field(
         default=None, description="Base32 secret, for typing into an authenticator by hand."
     )
@@ -20,31 +20,26 @@ class SetupMfaPayload:
     qr_code_svg: str | None = strawberry.field(
         default=None, description="The URI as a QR code: an SVG data: URI for an <img> src."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="MFA is on. The backup codes are shown this once.")
-class EnableMfaPayload:
+class EnableMfaPayload(Payload):
     backup_codes: list[str] | None = strawberry.field(
         default=None, description="Ten single-use codes for when the authenticator is lost."
     )
     me: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DisableMfaPayload:
+class DisableMfaPayload(Payload):
     me: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
-class RegenerateBackupCodesPayload:
+class RegenerateBackupCodesPayload(Payload):
     backup_codes: list[str] | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class ResetUserMfaPayload:
+class ResetUserMfaPayload(Payload):
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -23,8 +23,7 @@ from stridegraph.domain.unit import Services, Unit, open_unit
 from stridegraph.domain.viewer import Viewer, resolve_bearer
 from stridegraph.graph.bearer import bearer_token
 from stridegraph.graph.extensions import database_down
-from stridegraph.graph.ids import parse_row_id
-from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.ids import parse_global_id, parse_row_id
 
 log = logging.getLogger("stridegraph.photos")
 
@@ -39,7 +38,7 @@ _BASE_HEADERS = {
 def user_id_from_path(raw: str) -> int | None:
     """The integer id from a path segment holding either the integer or the global id, each
     only in its canonical spelling (``graph.ids``)."""
-    return parse_row_id(raw) or parse_user_id(raw)
+    return parse_row_id(raw) or parse_global_id(raw, "User")
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

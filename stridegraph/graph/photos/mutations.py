@@ -11,14 +11,13 @@ from strawberry.types import Info
 
 from stridegraph.domain import photos
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.photos.types import (
     DeleteMyPhotoPayload,
     DeleteUserPhotoPayload,
     UploadMyPhotoPayload,
 )
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -45,7 +44,7 @@ class PhotoMutations:
             info,
             photos.upload_my_photo,
             lambda row: UploadMyPhotoPayload(user=UserMe.from_row(row, url)),
-            lambda errors: UploadMyPhotoPayload(errors=errors),
+            UploadMyPhotoPayload,
             viewer=info.context.viewer,
             file=_upload(file),
         )
@@ -60,7 +59,7 @@ class PhotoMutations:
             info,
             photos.delete_my_photo,
             lambda row: DeleteMyPhotoPayload(user=UserMe.from_row(row, url)),
-            lambda errors: DeleteMyPhotoPayload(errors=errors),
+            DeleteMyPhotoPayload,
             viewer=info.context.viewer,
         )
 
@@ -74,7 +73,7 @@ class PhotoMutations:
             info,
             photos.delete_user_photo,
             lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url, info.context.viewer)),
-            lambda errors: DeleteUserPhotoPayload(errors=errors),
+            DeleteUserPhotoPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)),
+            user_id=GlobalId(id, "User"),
         )

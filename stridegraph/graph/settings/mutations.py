@@ -11,7 +11,7 @@ from stridegraph.domain import settings as settings_domain
 from stridegraph.domain.scopes import USERS_WRITE
 from stridegraph.domain.settings import EffectiveSettings
 from stridegraph.graph.enums import PasswordPolicy
-from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.errors import Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.settings.types import ServerSettings
 
@@ -30,9 +30,8 @@ class ServerSettingsInput:
 
 
 @strawberry.type
-class UpdateServerSettingsPayload:
+class UpdateServerSettingsPayload(Payload):
     server_settings: ServerSettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -56,7 +55,7 @@ class SettingsMutations:
             info,
             settings_domain.update_server_settings,
             done,
-            lambda errors: UpdateServerSettingsPayload(errors=errors),
+            UpdateServerSettingsPayload,
             viewer=info.context.viewer,
             changes=changes,
         )

@@ -16,9 +16,8 @@ from stridegraph.db.models import PrivacySettings as PrivacyRow
 from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import profile as profile_domain
-from stridegraph.domain.errors import ErrorCode
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.errors import GlobalId, Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
     PROFILE_EXTRAS,
@@ -28,7 +27,6 @@ from stridegraph.graph.users.inputs import (
     UpdateUserInput,
     given,
 )
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import PrivacySettings, User, UserMe
 
 PROFILE: list[FieldExtension] = [requires(scope=PROFILE_WRITE)]
@@ -36,23 +34,20 @@ ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 
 @strawberry.type
-class UpdateMePayload:
+class UpdateMePayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdatePrivacySettingsPayload:
+class UpdatePrivacySettingsPayload(Payload):
     privacy_settings: PrivacySettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeletedPayload:
+class DeletedPayload(Payload):
     """The global id of the account that is gone."""
 
     deleted_user_id: strawberry.ID | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -66,11 +61,10 @@ class DeleteUserPayload(DeletedPayload):
 
 
 @strawberry.type
-class UserPayload:
+class UserPayload(Payload):
     """The account the mutation changed (or created)."""
 
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -94,17 +88,12 @@ class ApproveUserPayload(UserPayload):
 
 
 @strawberry.type
-class RevokeUserApiTokensPayload:
+class RevokeUserApiTokensPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many API tokens ended.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 P = TypeVar("P", bound=UserPayload)
 D = TypeVar("D", bound=DeletedPayload)
-
-
-def bad_id(cls: type[P] | type[D]) -> P | D:
-    return cls(errors=[UserError(field="id", code=ErrorCode.INVALID, message="Not a User id.")])
 
 
 def _user_payload(info: Info, cls: type[P]) -> Callable[[UserRow], P]:
@@ -117,10 +106,6 @@ def _deleted(cls: type[D]) -> Callable[[int], D]:
     return lambda user_id: cls(deleted_user_id=strawberry.ID(relay.to_base64("User", user_id)))
 
 
-def _failed(cls: type[Any]) -> Callable[[list[UserError]], Any]:
-    return lambda errors: cls(errors=errors)
-
-
 async def _on_user(
     info: Info,
     id: strawberry.ID,
@@ -129,13 +114,15 @@ async def _on_user(
     on_success: Callable[[Any], Any],
     **kwargs: Any,
 ) -> Any:
-    """An admin mutation on one user by global id: a malformed id is INVALID on ``id``;
-    anything else is the domain function's answer."""
-    user_id = parse_user_id(id)
-    if user_id is None:
-        return bad_id(cls)
+    """An admin mutation on one user by global id (a malformed one: ``decode_id``)."""
     return await run_mutation(
-        info, fn, on_success, _failed(cls), viewer=info.context.viewer, user_id=user_id, **kwargs
+        info,
+        fn,
+        on_success,
+        cls,
+        viewer=info.context.viewer,
+        user_id=GlobalId(id, "User"),
+        **kwargs,
     )
 
 
@@ -152,7 +139,7 @@ class UserMutations:
             info,
             profile_domain.update_me,
             done,
-            lambda errors: UpdateMePayload(errors=errors),
+            UpdateMePayload,
             viewer=info.context.viewer,
             changes=given(input),
         )
@@ -168,7 +155,7 @@ class UserMutations:
             info,
             profile_domain.update_privacy_settings,
             done,
-            lambda errors: UpdatePrivacySettingsPayload(errors=errors),
+            UpdatePrivacySettingsPayload,
             viewer=info.context.viewer,
             changes=given(input),
         )
@@ -185,7 +172,7 @@ class UserMutations:
             info,
             profile_domain.delete_me,
             _deleted(DeleteMePayload),
-            _failed(DeleteMePayload),
+            DeleteMePayload,
             viewer=info.context.viewer,
             password=password,
             code=code,
@@ -202,7 +189,7 @@ class UserMutations:
             info,
             admin_domain.create_user,
             _user_payload(info, CreateUserPayload),
-            _failed(CreateUserPayload),
+            CreateUserPayload,
             viewer=info.context.viewer,
             username=input.username,
             email=input.email,

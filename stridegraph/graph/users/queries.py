@@ -18,17 +18,12 @@ from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.auth.types import ApiToken
-from stridegraph.graph.errors import run_query
+from stridegraph.graph.errors import GlobalId, bad_user_input, run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
-from stridegraph.graph.users.resolve import (
-    bad_user_input,
-    read,
-    require_user_id,
-    visible_users_by_ids,
-)
+from stridegraph.graph.users.resolve import require_user_id, visible_users_by_ids
 from stridegraph.graph.users.types import User, UserConnection, UserEdge, UserMe, UserPage
 
 
@@ -57,7 +52,7 @@ class UserQueries:
         extensions=[scope_or_anonymous(USERS_READ)],
     )
     async def user_by_username(self, info: Info, username: str) -> User | None:
-        row = await read(
+        row = await run_query(
             info, users_domain.user_by_username, viewer=info.context.viewer, username=username
         )
         return _user(info, row)
@@ -67,7 +62,9 @@ class UserQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_by_email(self, info: Info, email: str) -> User | None:
-        row = await read(info, users_domain.user_by_email, viewer=info.context.viewer, email=email)
+        row = await run_query(
+            info, users_domain.user_by_email, viewer=info.context.viewer, email=email
+        )
         return _user(info, row)
 
     @strawberry.field(
@@ -87,7 +84,7 @@ class UserQueries:
     ) -> UserConnection:
         viewer = info.context.viewer
         wanted = filter.to_domain() if filter else None
-        page = await read(
+        page = await run_query(
             info,
             users_domain.users_connection,
             viewer=viewer,
@@ -108,7 +105,7 @@ class UserQueries:
         async def count_total() -> int:
             if page.total_count is not None:  # it came with the page
                 return page.total_count
-            return await read(info, users_domain.count_users, viewer=viewer, filter=wanted)
+            return await run_query(info, users_domain.count_users, viewer=viewer, filter=wanted)
 
         return UserConnection(
             edges=edges,
@@ -133,7 +130,7 @@ class UserQueries:
         filter: UserFilter | None = None,
         order_by: UserOrder | None = None,
     ) -> UserPage:
-        result = await read(
+        result = await run_query(
             info,
             users_domain.users_page,
             viewer=info.context.viewer,
@@ -173,6 +170,6 @@ class UserQueries:
             info,
             admin_domain.user_api_tokens,
             viewer=info.context.viewer,
-            user_id=require_user_id(id),
+            user_id=GlobalId(id, "User"),
         )
         return [ApiToken.from_row(row) for row in rows]

@@ -19,6 +19,7 @@ from strawberry.types import Info
 
 from stridegraph.db import models
 from stridegraph.domain.viewer import Viewer
+from stridegraph.domain.visibility import may_read_private
 from stridegraph.graph.enums import (
     AccessType,
     ActivityVisibility,
@@ -45,11 +46,6 @@ PRIVATE_FIELDS: tuple[str, ...] = (
     "email_verified",
     "pending_admin_approval",
 )
-
-
-def may_read_private(viewer: Viewer | None, user_id: int) -> bool:
-    """The viewer is this user or an administrator."""
-    return viewer is not None and (viewer.is_admin or viewer.user_id == user_id)
 
 
 def photo_url(row: models.User, public_url: str) -> str | None:
