@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +26,6 @@ class Context:
     auth_reason: str | None = None  # with UNAUTHENTICATED: TOKEN_EXPIRED or TOKEN_INVALID
     bearer: str | None = None  # the token ``viewer`` came from, to re-read it per mutation
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
-    extra: dict[str, Any] = field(default_factory=dict)
     mutations_begun: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:

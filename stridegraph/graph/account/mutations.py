@@ -149,11 +149,10 @@ class AccountMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def confirm_email_change(self, info: Info, token: str) -> ConfirmEmailChangePayload:
-        public_url = info.context.services.settings.public_url
         return await run_mutation(
             info,
             email_change.confirm_email_change,
-            lambda user: ConfirmEmailChangePayload(user=UserMe.from_row(user, public_url)),
+            lambda user: ConfirmEmailChangePayload(user=UserMe.of(user, info.context)),
             ConfirmEmailChangePayload,
             viewer=info.context.viewer,
             token=token,

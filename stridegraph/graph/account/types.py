@@ -7,7 +7,7 @@ import strawberry
 from stridegraph.domain.signup import SignUpStatus as DomainSignUpStatus
 from stridegraph.graph.enums import Language
 from stridegraph.graph.errors import Payload
-from stridegraph.graph.users.inputs import ProfileDetailsInput
+from stridegraph.graph.users.inputs import ProfileDetailsInput, required
 from stridegraph.graph.users.types import UserMe
 
 SignUpStatus = strawberry.enum(
@@ -19,16 +19,19 @@ SignUpStatus = strawberry.enum(
 
 @strawberry.input(description="A new account, created by its owner.")
 class SignUpInput(ProfileDetailsInput):
-    username: str
-    email: str
-    name: str
-    password: str
+    username: str = required("username")
+    email: str = required("email")
+    name: str = required("name")
+    password: str = strawberry.field(
+        description="At least the server's minimum length (serverSettings), and not the "
+        "username or e-mail."
+    )
     preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Also the language of the mail we send."
     )
 
 
-@strawberry.type
+@strawberry.type(description="What the new account needs before it can sign in, or the errors.")
 class SignUpPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
@@ -39,7 +42,7 @@ class SignUpPayload(Payload):
     )
 
 
-@strawberry.type
+@strawberry.type(description="The account's state once the address is proven, or the errors.")
 class VerifyEmailPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
@@ -57,22 +60,22 @@ class RequestPasswordResetPayload(Payload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The password is changed and every session ended (or the errors).")
 class ResetPasswordPayload(Payload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The reset link is on its way (or the errors).")
 class SendPasswordResetEmailPayload(Payload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="A confirmation link went to the new address (or the errors).")
 class RequestEmailChangePayload(Payload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="You, with the new address, or the errors.")
 class ConfirmEmailChangePayload(Payload):
     user: UserMe | None = strawberry.field(
         default=None, description="The viewer, with the new address."

@@ -51,11 +51,10 @@ class AuthMutations:
         ] = None,
     ) -> LoginPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         payload = await run_mutation(
             info,
             login_domain.login,
-            lambda result: LoginPayload.from_result(result, public_url),
+            lambda result: LoginPayload.from_result(result, info.context),
             LoginPayload,
             username=username,
             password=password,
@@ -214,11 +213,10 @@ class AuthMutations:
         revoke_api_tokens: bool = False,
     ) -> ChangePasswordPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         return await run_mutation(
             info,
             login_domain.change_password,
-            lambda user: ChangePasswordPayload(user=UserMe.from_row(user, public_url)),
+            lambda user: ChangePasswordPayload(user=UserMe.of(user, info.context)),
             ChangePasswordPayload,
             viewer=ctx.viewer,
             current_password=current_password,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -89,7 +90,7 @@ class LoginPayload(Payload):
     )
 
     @classmethod
-    def from_result(cls, result: LoginResult, public_url: str) -> LoginPayload:
+    def from_result(cls, result: LoginResult, context: Any) -> LoginPayload:
         """Tokens and the user, or (MFA on) only the challenge: shared by login and
         completeMfaLogin, which answer alike."""
         if result.session is None:
@@ -100,7 +101,7 @@ class LoginPayload(Payload):
             refresh_token=issued.refresh_token,
             expires_at=issued.access_expires_at,
             refresh_expires_at=issued.refresh_expires_at,
-            user=UserMe.from_row(result.user, public_url),
+            user=UserMe.of(result.user, context),
         )
 
 
@@ -112,17 +113,17 @@ class RefreshSessionPayload(Payload):
     refresh_expires_at: dt.datetime | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The session is over (or the errors).")
 class LogoutPayload(Payload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The session that ended, or the errors.")
 class RevokeSessionPayload(Payload):
     session: Session | None = strawberry.field(default=None, description="The revoked session.")
 
 
-@strawberry.type
+@strawberry.type(description="How many sessions and API tokens of the user ended, or the errors.")
 class RevokeUserSessionsPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many sessions ended.")
     revoked_api_token_count: int = strawberry.field(
@@ -130,7 +131,7 @@ class RevokeUserSessionsPayload(Payload):
     )
 
 
-@strawberry.type
+@strawberry.type(description="The new API token, its secret shown this once, or the errors.")
 class CreateApiTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="The secret: shown this once, never again."
@@ -138,11 +139,13 @@ class CreateApiTokenPayload(Payload):
     api_token: ApiToken | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The API token that ended, or the errors.")
 class RevokeApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(default=None, description="The revoked token.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="You, with the new password (your other sessions ended), or the errors."
+)
 class ChangePasswordPayload(Payload):
     user: UserMe | None = None

@@ -21,10 +21,6 @@ from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.types import User, UserMe
 
 
-def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url
-
-
 @strawberry.type
 class MfaMutations:
     @strawberry.mutation(
@@ -33,11 +29,10 @@ class MfaMutations:
     )
     async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
         ctx = info.context
-        public_url = _public_url(info)
         payload = await run_mutation(
             info,
             mfa.complete_login,
-            lambda result: LoginPayload.from_result(result, public_url),
+            lambda result: LoginPayload.from_result(result, info.context),
             LoginPayload,
             mfa_token=mfa_token,
             code=code,
@@ -82,7 +77,7 @@ class MfaMutations:
             info,
             mfa.enable_mfa,
             lambda r: EnableMfaPayload(
-                backup_codes=r.backup_codes, me=UserMe.from_row(r.user, _public_url(info))
+                backup_codes=r.backup_codes, user=UserMe.of(r.user, info.context)
             ),
             EnableMfaPayload,
             viewer=info.context.viewer,
@@ -99,7 +94,7 @@ class MfaMutations:
         return await run_mutation(
             info,
             mfa.disable_mfa,
-            lambda user: DisableMfaPayload(me=UserMe.from_row(user, _public_url(info))),
+            lambda user: DisableMfaPayload(user=UserMe.of(user, info.context)),
             DisableMfaPayload,
             viewer=info.context.viewer,
             code=code,
@@ -130,9 +125,7 @@ class MfaMutations:
         return await run_mutation(
             info,
             mfa.reset_user_mfa,
-            lambda user: ResetUserMfaPayload(
-                user=User.from_row(user, _public_url(info), info.context.viewer)
-            ),
+            lambda user: ResetUserMfaPayload(user=User.of(user, info.context)),
             ResetUserMfaPayload,
             viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),

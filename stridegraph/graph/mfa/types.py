@@ -27,12 +27,20 @@ class EnableMfaPayload(Payload):
     backup_codes: list[str] | None = strawberry.field(
         default=None, description="Ten single-use codes for when the authenticator is lost."
     )
-    me: UserMe | None = None
+    user: UserMe | None = strawberry.field(default=None, description="You, with MFA on.")
+
+    @strawberry.field(deprecation_reason="Use user, as every other payload names it.")
+    def me(self) -> UserMe | None:
+        return self.user
 
 
-@strawberry.type
+@strawberry.type(description="MFA is off; sign-in asks for the password only.")
 class DisableMfaPayload(Payload):
-    me: UserMe | None = None
+    user: UserMe | None = strawberry.field(default=None, description="You, with MFA off.")
+
+    @strawberry.field(deprecation_reason="Use user, as every other payload names it.")
+    def me(self) -> UserMe | None:
+        return self.user
 
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
@@ -40,6 +48,6 @@ class RegenerateBackupCodesPayload(Payload):
     backup_codes: list[str] | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The user whose MFA an administrator turned off, or the errors.")
 class ResetUserMfaPayload(Payload):
     user: User | None = None

@@ -21,10 +21,6 @@ from stridegraph.graph.photos.types import (
 from stridegraph.graph.users.types import User, UserMe
 
 
-def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url
-
-
 def _upload(value: Any) -> UploadFile | None:
     """The ``Upload`` scalar accepts any JSON value; only a real multipart file counts."""
     return value if isinstance(value, UploadFile) else None
@@ -39,11 +35,10 @@ class PhotoMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def upload_my_photo(self, info: Info, file: Upload) -> UploadMyPhotoPayload:
-        url = _public_url(info)
         return await run_mutation(
             info,
             photos.upload_my_photo,
-            lambda row: UploadMyPhotoPayload(user=UserMe.from_row(row, url)),
+            lambda row: UploadMyPhotoPayload(user=UserMe.of(row, info.context)),
             UploadMyPhotoPayload,
             viewer=info.context.viewer,
             file=_upload(file),
@@ -54,11 +49,10 @@ class PhotoMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def delete_my_photo(self, info: Info) -> DeleteMyPhotoPayload:
-        url = _public_url(info)
         return await run_mutation(
             info,
             photos.delete_my_photo,
-            lambda row: DeleteMyPhotoPayload(user=UserMe.from_row(row, url)),
+            lambda row: DeleteMyPhotoPayload(user=UserMe.of(row, info.context)),
             DeleteMyPhotoPayload,
             viewer=info.context.viewer,
         )
@@ -68,11 +62,10 @@ class PhotoMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def delete_user_photo(self, info: Info, id: strawberry.ID) -> DeleteUserPhotoPayload:
-        url = _public_url(info)
         return await run_mutation(
             info,
             photos.delete_user_photo,
-            lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url, info.context.viewer)),
+            lambda row: DeleteUserPhotoPayload(user=User.of(row, info.context)),
             DeleteUserPhotoPayload,
             viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),

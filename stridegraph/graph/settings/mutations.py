@@ -29,7 +29,7 @@ class ServerSettingsInput:
     password_min_length_admin: int | None = strawberry.field(default=UNSET, description="8-128.")
 
 
-@strawberry.type
+@strawberry.type(description="The server settings after the change, or the errors.")
 class UpdateServerSettingsPayload(Payload):
     server_settings: ServerSettings | None = None
 

@@ -14,6 +14,7 @@ import strawberry
 
 from stridegraph.db.enums import AccessType as StoredAccessType
 from stridegraph.domain import users as users_domain
+from stridegraph.domain.profile_fields import FIELDS
 from stridegraph.graph.enums import (
     AccessType,
     ActivityVisibility,
@@ -71,36 +72,30 @@ class UserOrder:
         )
 
 
+def optional(name: str) -> Any:
+    """An optional input field for the declared profile field ``name`` (left out: UNSET)."""
+    return strawberry.field(default=UNSET, description=FIELDS[name].input_description())
+
+
+def required(name: str) -> Any:
+    """A required input field for the declared profile field ``name``."""
+    return strawberry.field(description=FIELDS[name].description)
+
+
 @strawberry.input(description="The profile details every account has besides its names.")
 class ProfileDetailsInput:
     """Declared once for ``updateMe``, ``updateUser``, ``createUser`` and ``signUp``, so the
-    four take the same fields with the same descriptions (the rules: ``domain/validation``)."""
+    four take the same fields with the same descriptions (``domain/profile_fields``)."""
 
-    city: str | None = strawberry.field(
-        default=UNSET, description="At most 250 characters; null (or empty) for none."
-    )
-    birthdate: dt.date | None = strawberry.field(
-        default=UNSET, description="Not in the future; null for none."
-    )
-    preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
-        default=UNSET, description="The language of the interface and of the mail we send."
-    )
-    gender: Gender | None = UNSET  # type: ignore[valid-type]
-    units: Units | None = strawberry.field(  # type: ignore[valid-type]
-        default=UNSET, description="How distances and weights are shown."
-    )
-    height: int | None = strawberry.field(
-        default=UNSET, description="Centimetres, 1-300; null for none."
-    )
-    max_heart_rate: int | None = strawberry.field(
-        default=UNSET, description="Beats per minute, 30-250; null for none."
-    )
-    first_day_of_week: WeekDay | None = strawberry.field(  # type: ignore[valid-type]
-        default=UNSET, description="The first day of a week in calendars."
-    )
-    currency: Currency | None = strawberry.field(  # type: ignore[valid-type]
-        default=UNSET, description="The currency of gear prices."
-    )
+    city: str | None = optional("city")
+    birthdate: dt.date | None = optional("birthdate")
+    preferred_language: Language | None = optional("preferred_language")  # type: ignore[valid-type]
+    gender: Gender | None = optional("gender")  # type: ignore[valid-type]
+    units: Units | None = optional("units")  # type: ignore[valid-type]
+    height: int | None = optional("height")
+    max_heart_rate: int | None = optional("max_heart_rate")
+    first_day_of_week: WeekDay | None = optional("first_day_of_week")  # type: ignore[valid-type]
+    currency: Currency | None = optional("currency")  # type: ignore[valid-type]
 
 
 #: The names of the shared details (snake_case), for ``given``.
@@ -109,11 +104,8 @@ PROFILE_EXTRAS: tuple[str, ...] = tuple(ProfileDetailsInput.__dataclass_fields__
 
 @strawberry.input(description="Profile fields; leave a field out to keep it.")
 class ProfileInput(ProfileDetailsInput):
-    name: str | None = strawberry.field(default=UNSET, description="1-250 characters.")
-    username: str | None = strawberry.field(
-        default=UNSET,
-        description="1-250 letters, digits and dots; unique, whatever the letter case.",
-    )
+    name: str | None = optional("name")
+    username: str | None = optional("username")
 
 
 @strawberry.input(description="Changes to the viewer's profile (e-mail: requestEmailChange).")
@@ -123,9 +115,14 @@ class UpdateMeInput(ProfileInput):
 
 @strawberry.input(description="An administrator's changes to an account.")
 class UpdateUserInput(ProfileInput):
-    email: str | None = UNSET
-    access_type: AccessType | None = UNSET  # type: ignore[valid-type]
-    active: bool | None = UNSET
+    email: str | None = optional("email")
+    access_type: AccessType | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="The role: ADMIN or REGULAR."
+    )
+    active: bool | None = strawberry.field(
+        default=UNSET,
+        description="False deactivates the account and ends its sessions and API tokens.",
+    )
     email_verified: bool | None = strawberry.field(
         default=UNSET,
         description="Vouch for the address (true) or ask for it to be proven again (false). "
@@ -135,14 +132,18 @@ class UpdateUserInput(ProfileInput):
 
 @strawberry.input(description="A new account made by an administrator.")
 class CreateUserInput(ProfileDetailsInput):
-    username: str
-    email: str
-    name: str
+    username: str = required("username")
+    email: str = required("email")
+    name: str = required("name")
     password: str | None = strawberry.field(
         default=None, description="Leave out to mail the user a link to set one."
     )
-    access_type: AccessType = StoredAccessType.REGULAR  # type: ignore[valid-type]
-    active: bool = True
+    access_type: AccessType = strawberry.field(  # type: ignore[valid-type]
+        default=StoredAccessType.REGULAR, description="The role: ADMIN or REGULAR."
+    )
+    active: bool = strawberry.field(
+        default=True, description="False creates the account deactivated."
+    )
 
 
 @strawberry.input(description="Changes to the viewer's privacy settings; leave out to keep.")

@@ -33,12 +33,12 @@ PROFILE: list[FieldExtension] = [requires(scope=PROFILE_WRITE)]
 ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 
-@strawberry.type
+@strawberry.type(description="You, with the changes, or the errors.")
 class UpdateMePayload(Payload):
     user: UserMe | None = None
 
 
-@strawberry.type
+@strawberry.type(description="Your privacy settings after the change, or the errors.")
 class UpdatePrivacySettingsPayload(Payload):
     privacy_settings: PrivacySettings | None = None
 
@@ -50,12 +50,12 @@ class DeletedPayload(Payload):
     deleted_user_id: strawberry.ID | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The id of your deleted account, or the errors.")
 class DeleteMePayload(DeletedPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The id of the deleted account, or the errors.")
 class DeleteUserPayload(DeletedPayload):
     pass
 
@@ -67,27 +67,29 @@ class UserPayload(Payload):
     user: User | None = None
 
 
-@strawberry.type
+@strawberry.type(description="The new account, or the errors.")
 class CreateUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The account after the change, or the errors.")
 class UpdateUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description="The account with its new password (its sessions and API tokens ended), or the errors."
+)
 class SetUserPasswordPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The approved account, or the errors.")
 class ApproveUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="How many API tokens of the user ended, or the errors.")
 class RevokeUserApiTokensPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many API tokens ended.")
 
@@ -97,9 +99,7 @@ D = TypeVar("D", bound=DeletedPayload)
 
 
 def _user_payload(info: Info, cls: type[P]) -> Callable[[UserRow], P]:
-    public_url = info.context.services.settings.public_url
-    viewer = info.context.viewer
-    return lambda row: cls(user=User.from_row(row, public_url, viewer))
+    return lambda row: cls(user=User.of(row, info.context))
 
 
 def _deleted(cls: type[D]) -> Callable[[int], D]:
@@ -130,10 +130,9 @@ async def _on_user(
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
     async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
-        public_url = info.context.services.settings.public_url
 
         def done(row: UserRow) -> UpdateMePayload:
-            return UpdateMePayload(user=UserMe.from_row(row, public_url))
+            return UpdateMePayload(user=UserMe.of(row, info.context))
 
         return await run_mutation(
             info,

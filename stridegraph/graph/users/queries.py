@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
@@ -23,13 +24,19 @@ from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
-from stridegraph.graph.users.resolve import require_user_id, visible_users_by_ids
-from stridegraph.graph.users.types import User, UserConnection, UserEdge, UserMe, UserPage
+from stridegraph.graph.users.types import (
+    User,
+    UserConnection,
+    UserEdge,
+    UserMe,
+    UserPage,
+    require_user_id,
+    visible_users,
+)
 
 
-def _user(info: Info, row: object | None) -> User | None:
-    settings = info.context.services.settings
-    return User.from_row(row, settings.public_url, info.context.viewer) if row else None  # type: ignore[arg-type]
+def _user(info: Info, row: UserRow | None) -> User | None:
+    return User.of(row, info.context) if row else None
 
 
 @strawberry.type
@@ -37,7 +44,7 @@ class UserQueries:
     @strawberry.field(description="The signed-in user.", extensions=[requires(scope=PROFILE_READ)])
     async def me(self, info: Info) -> UserMe | None:
         row = await run_query(info, users_domain.get_me, viewer=info.context.viewer)
-        return UserMe.from_row(row, info.context.services.settings.public_url)
+        return UserMe.of(row, info.context)
 
     @strawberry.field(
         description="A user by id; null when there is none the viewer may see.",
@@ -45,7 +52,7 @@ class UserQueries:
     )
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
         user_id = require_user_id(id)
-        return (await visible_users_by_ids(info, [str(user_id)]))[0]
+        return (await visible_users(info, [user_id]))[0]
 
     @strawberry.field(
         description="A user by username (case-insensitive).",
@@ -96,11 +103,7 @@ class UserQueries:
             before=before,
             with_total=selects(info, "totalCount"),
         )
-        public_url = info.context.services.settings.public_url
-        edges = [
-            UserEdge(cursor=e.cursor, node=User.from_row(e.user, public_url, viewer))
-            for e in page.edges
-        ]
+        edges = [UserEdge(cursor=e.cursor, node=User.of(e.user, info.context)) for e in page.edges]
 
         async def count_total() -> int:
             if page.total_count is not None:  # it came with the page
@@ -139,13 +142,12 @@ class UserQueries:
             page=1 if page is None else page,
             per_page=10 if per_page is None else per_page,
         )
-        public_url = info.context.services.settings.public_url
         return UserPage(
             total_count=result.total_count,
             page=result.page,
             per_page=result.per_page,
             page_count=result.page_count,
-            items=[User.from_row(row, public_url, info.context.viewer) for row in result.users],
+            items=[User.of(row, info.context) for row in result.users],
         )
 
     @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")

@@ -1,24 +1,32 @@
 """``User`` (what others see), ``UserMe`` (the viewer's own record) and ``PrivacySettings``.
 
-Private fields of ``User`` are null for a viewer who may not read them, without an error.
-The decision is taken once per ``User`` object, when it is built from its row
-(:meth:`User.from_row` needs the viewer): a permission class evaluated per field per row
-made every private field of a listing an awaitable of its own, which cost more CPU than
-the rest of the listing put together. Masked values are never copied into the object, so
-a field cannot leak them whatever resolves it.
+Both user types wrap the stored row and read it only when a field is asked for: nothing is
+copied when an object is made (a listing of 100 users builds 100 small wrappers), and what
+needs the request (the photo URL's public address, the viewer for private fields) is read
+from the context the wrapper was made in. Their common fields are declared once
+(:class:`UserFields`, descriptions from ``domain/profile_fields``); ``User`` makes the private
+ones nullable, ``UserMe`` adds its own.
+
+Private fields of ``User`` are null for a viewer who may not read them, without an error:
+the decision (``domain/visibility.may_read_private``) is taken once per object, on the first
+private field asked for, not per field, which a permission class per field per row would
+cost (it made every private field of a listing an awaitable of its own). A masked value is
+never returned, whatever resolves the field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
 from stridegraph.db import models
-from stridegraph.domain.viewer import Viewer
+from stridegraph.domain.errors import DomainError
+from stridegraph.domain.profile_fields import describe
 from stridegraph.domain.visibility import may_read_private
 from stridegraph.graph.enums import (
     AccessType,
@@ -29,6 +37,8 @@ from stridegraph.graph.enums import (
     Units,
     WeekDay,
 )
+from stridegraph.graph.errors import decode_id, query_error
+from stridegraph.graph.ids import parse_row_id
 
 #: ``User`` fields only the user and admins may read (null for anyone else).
 PRIVATE_FIELDS: tuple[str, ...] = (
@@ -46,6 +56,7 @@ PRIVATE_FIELDS: tuple[str, ...] = (
     "email_verified",
     "pending_admin_approval",
 )
+PUBLIC_COLUMNS: tuple[str, ...] = ("username", "name", "city", "access_type", "created_at")
 
 
 def photo_url(row: models.User, public_url: str) -> str | None:
@@ -56,89 +67,174 @@ def photo_url(row: models.User, public_url: str) -> str | None:
     return f"{public_url}/photos/{row.id}?v={version}"
 
 
-@strawberry.federation.type(keys=["id"], description="A user account as others see it.")
-class User(relay.Node):
-    id: relay.NodeID[int]
-    username: str
-    name: str
-    city: str | None
-    access_type: AccessType  # type: ignore[valid-type]
-    photo_url: str | None
-    created_at: dt.datetime
-    email: str | None
-    birthdate: dt.date | None
-    preferred_language: Language | None  # type: ignore[valid-type]
-    gender: Gender | None  # type: ignore[valid-type]
-    units: Units | None  # type: ignore[valid-type]
-    height: int | None = strawberry.field(description="Centimetres.")
-    max_heart_rate: int | None = strawberry.field(description="Beats per minute.")
-    first_day_of_week: WeekDay | None  # type: ignore[valid-type]
-    currency: Currency | None  # type: ignore[valid-type]
-    active: bool | None
-    mfa_enabled: bool | None
-    email_verified: bool | None
-    pending_admin_approval: bool | None
-    #: may the viewer read the private fields (decided once, in ``from_row``)
-    readable: strawberry.Private[bool]
+def _column(name: str) -> property:
+    return property(lambda self: getattr(self.row, name))
 
-    @strawberry.field(description="Linked external identity providers.")
+
+def _private_column(name: str) -> property:
+    return property(lambda self: getattr(self.row, name) if self.readable else None)
+
+
+class RowView:
+    """How both user types read their row: each field a property, evaluated only when the
+    field is resolved (strawberry's default resolver reads the attribute)."""
+
+    row: models.User
+    context: Any
+
+    @classmethod
+    def of(cls, row: models.User, context: Any) -> Any:
+        """The type over ``row``, for the request of ``context`` (its viewer and services).
+        No dataclass ``__init__``: there is nothing to copy."""
+        view = cls.__new__(cls)
+        view.row = row
+        view.context = context
+        return view
+
+    @property
+    def readable(self) -> bool:
+        """May this request's viewer read the private fields (decided once)."""
+        known = self.__dict__.get("_readable")
+        if known is None:
+            known = self.__dict__["_readable"] = may_read_private(self.context.viewer, self.row.id)
+        return bool(known)
+
+    @property
+    def photo_url(self) -> str | None:
+        return photo_url(self.row, self.context.services.settings.public_url)
+
+    @property
+    def user_id(self) -> int:
+        return self.row.id
+
+
+for _name in PUBLIC_COLUMNS:
+    setattr(RowView, _name, _column(_name))
+for _name in PRIVATE_FIELDS:
+    setattr(RowView, _name, _private_column(_name))
+
+
+class UserRowView(RowView):
+    """``User``'s id is the row id (``relay.Node`` encodes it)."""
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+
+class UserMeRowView(RowView):
+    """``UserMe``'s id is the User global id; every field is the viewer's own."""
+
+    @property
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(relay.to_base64("User", self.row.id))
+
+    @property
+    def readable(self) -> bool:
+        return True
+
+
+@strawberry.type(description="The fields every view of a user has.")
+class UserFields:
+    username: str = strawberry.field(description=describe("username"))
+    name: str = strawberry.field(description=describe("name"))
+    city: str | None = strawberry.field(description=describe("city"))
+    birthdate: dt.date | None = strawberry.field(description=describe("birthdate"))
+    height: int | None = strawberry.field(description=describe("height"))
+    max_heart_rate: int | None = strawberry.field(description=describe("max_heart_rate"))
+    access_type: AccessType = strawberry.field(  # type: ignore[valid-type]
+        description="The role: ADMIN or REGULAR."
+    )
+    photo_url: str | None = strawberry.field(
+        description="The photo's address (GET it with the same credentials); it changes "
+        "whenever the photo does, so it can be cached. Null without a photo."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the account was made.")
+
+
+async def _privacy(info: Info, user_id: int) -> PrivacySettings:
+    return PrivacySettings.from_row(await info.context.loaders.privacy_by_user.load(user_id))
+
+
+async def _linked(info: Info, user_id: int, column: str) -> bool:
+    row = await info.context.loaders.integrations_by_user.load(user_id)
+    return bool(row and getattr(row, column))
+
+
+@strawberry.federation.type(keys=["id"], description="A user account as others see it.")
+class User(UserFields, UserRowView, relay.Node):
+    id: relay.NodeID[int]
+    email: str | None = strawberry.field(
+        description="The user's and admins' view only. " + describe("email")
+    )
+    preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
+        description=describe("preferred_language")
+    )
+    gender: Gender | None = strawberry.field(description=describe("gender"))  # type: ignore[valid-type]
+    units: Units | None = strawberry.field(description=describe("units"))  # type: ignore[valid-type]
+    first_day_of_week: WeekDay | None = strawberry.field(  # type: ignore[valid-type]
+        description=describe("first_day_of_week")
+    )
+    currency: Currency | None = strawberry.field(description=describe("currency"))  # type: ignore[valid-type]
+    active: bool | None = strawberry.field(description="False: deactivated by an admin.")
+    mfa_enabled: bool | None = strawberry.field(description="Whether sign-in asks for a code.")
+    email_verified: bool | None = strawberry.field(
+        description="Whether the address has been proven (or vouched for by an admin)."
+    )
+    pending_admin_approval: bool | None = strawberry.field(
+        description="Whether the sign-up waits for an administrator (approveUser)."
+    )
+
+    @strawberry.field(description="How many external identity providers are linked.")
     async def external_auth_count(self, info: Info) -> int | None:
         if not self.readable:
             return None
-        return await info.context.loaders.external_auth_count.load(self.id)
+        return await info.context.loaders.external_auth_count.load(self.row.id)
 
-    @strawberry.field
+    @strawberry.field(description="Whether a Strava account is linked.")
     async def is_strava_linked(self, info: Info) -> bool | None:
-        if not self.readable:
-            return None
-        row = await info.context.loaders.integrations_by_user.load(self.id)
-        return bool(row and row.strava_linked)
+        return await _linked(info, self.row.id, "strava_linked") if self.readable else None
 
-    @strawberry.field
+    @strawberry.field(description="Whether a Garmin Connect account is linked.")
     async def is_garminconnect_linked(self, info: Info) -> bool | None:
         if not self.readable:
             return None
-        row = await info.context.loaders.integrations_by_user.load(self.id)
-        return bool(row and row.garminconnect_linked)
+        return await _linked(info, self.row.id, "garminconnect_linked")
 
     @strawberry.field(description="The user's privacy choices (the user and admins only).")
     async def privacy_settings(self, info: Info) -> PrivacySettings | None:
-        if not self.readable:
-            return None
-        return PrivacySettings.from_row(await info.context.loaders.privacy_by_user.load(self.id))
-
-    @classmethod
-    def from_row(cls, row: models.User, public_url: str, viewer: Viewer | None) -> User:
-        """The user as ``viewer`` may see it: private fields null unless ``viewer`` is the
-        user or an administrator."""
-        readable = may_read_private(viewer, row.id)
-        return cls(
-            id=row.id,
-            username=row.username,
-            name=row.name,
-            city=row.city,
-            access_type=row.access_type,
-            photo_url=photo_url(row, public_url),
-            created_at=row.created_at,
-            readable=readable,
-            **{name: getattr(row, name) if readable else None for name in PRIVATE_FIELDS},
-        )
+        return await _privacy(info, self.row.id) if self.readable else None
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[User | None]:
         """``node(id:)``: the same visibility as ``user(id:)``, batched per request."""
-        from stridegraph.graph.users.resolve import visible_users_by_ids
-
-        return await visible_users_by_ids(info, list(node_ids))
+        return await visible_users(info, [parse_row_id(raw) for raw in node_ids])
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
-        """Federation ``_entities``: same visibility as ``user(id:)``."""
-        from stridegraph.graph.users.resolve import user_by_global_id
+        """Federation ``_entities``: same visibility as ``user(id:)``; a malformed id is
+        BAD_USER_INPUT (``graph.errors.decode_id``)."""
+        return (await visible_users(info, [require_user_id(str(id))]))[0]
 
-        return await user_by_global_id(info, str(id))
+
+async def visible_users(info: Info, ids: list[int | None]) -> list[User | None]:
+    """Users by integer id, null where absent or not visible to the viewer. Batched: every
+    look-up of one request shares one SQL statement."""
+    ctx = info.context
+    loader = ctx.loaders.visible_users(ctx.viewer)
+    rows = await loader.load_many([i for i in ids if i is not None])
+    found = {row.id: row for row in rows if row is not None}
+    return [User.of(found[i], ctx) if i is not None and i in found else None for i in ids]
+
+
+def require_user_id(global_id: str, argument: str = "id") -> int:
+    """For queries: a malformed id is a BAD_USER_INPUT error, not a silent null."""
+    try:
+        return decode_id(global_id, "User", argument)
+    except DomainError as exc:
+        raise query_error(exc) from None
 
 
 @strawberry.type(description="The viewer's privacy choices for their activities.")
@@ -169,75 +265,46 @@ class PrivacySettings:
         )
 
 
-@strawberry.type(description="The signed-in user's own record (the seed's UsersMe).")
-class UserMe:
-    id: strawberry.ID
-    username: str
-    name: str
-    email: str
-    city: str | None
-    birthdate: dt.date | None
-    preferred_language: Language  # type: ignore[valid-type]
-    gender: Gender  # type: ignore[valid-type]
-    units: Units  # type: ignore[valid-type]
-    height: int | None
-    max_heart_rate: int | None
-    first_day_of_week: WeekDay  # type: ignore[valid-type]
-    currency: Currency  # type: ignore[valid-type]
-    access_type: AccessType  # type: ignore[valid-type]
-    photo_url: str | None
-    active: bool
-    mfa_enabled: bool
-    email_verified: bool
-    pending_admin_approval: bool
-    created_at: dt.datetime
-    user_id: strawberry.Private[int]
+@strawberry.type(
+    description="The signed-in user's own record: every field of User, never null "
+    "where User is null only for privacy, and the viewer's own settings."
+)
+class UserMe(UserFields, UserMeRowView):
+    id: strawberry.ID = strawberry.field(description="The same global id as the User's.")
+    email: str = strawberry.field(description=describe("email"))
+    preferred_language: Language = strawberry.field(  # type: ignore[valid-type]
+        description=describe("preferred_language")
+    )
+    gender: Gender = strawberry.field(description=describe("gender"))  # type: ignore[valid-type]
+    units: Units = strawberry.field(description=describe("units"))  # type: ignore[valid-type]
+    first_day_of_week: WeekDay = strawberry.field(  # type: ignore[valid-type]
+        description=describe("first_day_of_week")
+    )
+    currency: Currency = strawberry.field(description=describe("currency"))  # type: ignore[valid-type]
+    active: bool = strawberry.field(description="False: deactivated by an admin.")
+    mfa_enabled: bool = strawberry.field(description="Whether sign-in asks for a code.")
+    email_verified: bool = strawberry.field(
+        description="Whether the address has been proven (or vouched for by an admin)."
+    )
+    pending_admin_approval: bool = strawberry.field(
+        description="Whether the sign-up waits for an administrator."
+    )
 
-    @strawberry.field
+    @strawberry.field(description="How many external identity providers are linked.")
     async def external_auth_count(self, info: Info) -> int:
-        return await info.context.loaders.external_auth_count.load(self.user_id)
+        return await info.context.loaders.external_auth_count.load(self.row.id)
 
-    @strawberry.field
+    @strawberry.field(description="Whether a Strava account is linked.")
     async def is_strava_linked(self, info: Info) -> bool:
-        row = await info.context.loaders.integrations_by_user.load(self.user_id)
-        return bool(row and row.strava_linked)
+        return await _linked(info, self.row.id, "strava_linked")
 
-    @strawberry.field
+    @strawberry.field(description="Whether a Garmin Connect account is linked.")
     async def is_garminconnect_linked(self, info: Info) -> bool:
-        row = await info.context.loaders.integrations_by_user.load(self.user_id)
-        return bool(row and row.garminconnect_linked)
+        return await _linked(info, self.row.id, "garminconnect_linked")
 
-    @strawberry.field
+    @strawberry.field(description="Your privacy choices for your activities.")
     async def privacy_settings(self, info: Info) -> PrivacySettings:
-        return PrivacySettings.from_row(
-            await info.context.loaders.privacy_by_user.load(self.user_id)
-        )
-
-    @classmethod
-    def from_row(cls, row: models.User, public_url: str) -> UserMe:
-        return cls(
-            id=strawberry.ID(relay.to_base64("User", row.id)),
-            user_id=row.id,
-            username=row.username,
-            name=row.name,
-            email=row.email,
-            city=row.city,
-            birthdate=row.birthdate,
-            preferred_language=row.preferred_language,
-            gender=row.gender,
-            units=row.units,
-            height=row.height,
-            max_heart_rate=row.max_heart_rate,
-            first_day_of_week=row.first_day_of_week,
-            currency=row.currency,
-            access_type=row.access_type,
-            photo_url=photo_url(row, public_url),
-            active=row.active,
-            mfa_enabled=row.mfa_enabled,
-            email_verified=row.email_verified,
-            pending_admin_approval=row.pending_admin_approval,
-            created_at=row.created_at,
-        )
+        return await _privacy(info, self.row.id)
 
 
 @strawberry.type(description="A user in a connection, with the cursor to page from it.")
@@ -261,7 +328,7 @@ class UserConnection:
         return await self.count_total()
 
 
-@strawberry.type(description="A numbered page of users (the seed's UsersListResponse).")
+@strawberry.type(description="A numbered page of users, with the totals to page through.")
 class UserPage:
     total_count: int
     page: int
