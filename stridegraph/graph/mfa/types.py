@@ -22,25 +22,30 @@ class SetupMfaPayload(Payload):
     )
 
 
+@strawberry.type(description="A payload that returns the viewer after an MFA change.")
+class MfaChangePayload(Payload):
+    user: UserMe | None = strawberry.field(
+        default=None, description="You, after the change; null on error."
+    )
+
+    @strawberry.field(
+        description="The same as user.",
+        deprecation_reason="Use user, as every other payload names it.",
+    )
+    def me(self) -> UserMe | None:
+        return self.user
+
+
 @strawberry.type(description="MFA is on. The backup codes are shown this once.")
-class EnableMfaPayload(Payload):
+class EnableMfaPayload(MfaChangePayload):
     backup_codes: list[str] | None = strawberry.field(
         default=None, description="Ten single-use codes for when the authenticator is lost."
     )
-    user: UserMe | None = strawberry.field(default=None, description="You, with MFA on.")
-
-    @strawberry.field(deprecation_reason="Use user, as every other payload names it.")
-    def me(self) -> UserMe | None:
-        return self.user
 
 
 @strawberry.type(description="MFA is off; sign-in asks for the password only.")
-class DisableMfaPayload(Payload):
-    user: UserMe | None = strawberry.field(default=None, description="You, with MFA off.")
-
-    @strawberry.field(deprecation_reason="Use user, as every other payload names it.")
-    def me(self) -> UserMe | None:
-        return self.user
+class DisableMfaPayload(MfaChangePayload):
+    pass
 
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")

@@ -20,11 +20,23 @@ UNSET: Any = strawberry.UNSET
 
 @strawberry.input(description="Changes to the server settings; leave a field out to keep it.")
 class ServerSettingsInput:
-    signup_enabled: bool | None = UNSET
-    signup_require_email_verification: bool | None = UNSET
-    signup_require_admin_approval: bool | None = UNSET
-    public_profiles: bool | None = UNSET
-    password_policy: PasswordPolicy | None = UNSET  # type: ignore[valid-type]
+    signup_enabled: bool | None = strawberry.field(
+        default=UNSET, description="Open or close signUp."
+    )
+    signup_require_email_verification: bool | None = strawberry.field(
+        default=UNSET,
+        description="Whether a new account must prove its address (only while mail is enabled).",
+    )
+    signup_require_admin_approval: bool | None = strawberry.field(
+        default=UNSET, description="Whether a new account waits for an administrator."
+    )
+    public_profiles: bool | None = strawberry.field(
+        default=UNSET,
+        description="Whether anonymous clients may read public fields of active users.",
+    )
+    password_policy: PasswordPolicy | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="LENGTH_ONLY or STRICT."
+    )
     password_min_length_regular: int | None = strawberry.field(default=UNSET, description="8-128.")
     password_min_length_admin: int | None = strawberry.field(default=UNSET, description="8-128.")
 

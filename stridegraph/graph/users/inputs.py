@@ -46,7 +46,9 @@ class UserFilter:
         default=None,
         description="Case-insensitive part of the username or name (and e-mail, for admins).",
     )
-    access_type: AccessType | None = None  # type: ignore[valid-type]
+    access_type: AccessType | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only users of this role."
+    )
     active: bool | None = strawberry.field(default=None, description="Admins only.")
     email_verified: bool | None = strawberry.field(default=None, description="Admins only.")
     pending_admin_approval: bool | None = strawberry.field(default=None, description="Admins only.")
@@ -63,8 +65,12 @@ class UserFilter:
 
 @strawberry.input(description="How a listing is sorted.")
 class UserOrder:
-    field: UserOrderField  # type: ignore[valid-type]
-    direction: OrderDirection = OrderDirection.ASC
+    field: UserOrderField = strawberry.field(  # type: ignore[valid-type]
+        description="The sort key."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC, description="ASC (the default) or DESC."
+    )
 
     def to_domain(self) -> users_domain.UserOrder:
         return users_domain.UserOrder(
@@ -148,19 +154,45 @@ class CreateUserInput(ProfileDetailsInput):
 
 @strawberry.input(description="Changes to the viewer's privacy settings; leave out to keep.")
 class PrivacySettingsInput:
-    default_activity_visibility: ActivityVisibility | None = UNSET  # type: ignore[valid-type]
-    hide_activity_start_time: bool | None = UNSET
-    hide_activity_location: bool | None = UNSET
-    hide_activity_map: bool | None = UNSET
-    hide_activity_hr: bool | None = UNSET
-    hide_activity_power: bool | None = UNSET
-    hide_activity_cadence: bool | None = UNSET
-    hide_activity_elevation: bool | None = UNSET
-    hide_activity_speed: bool | None = UNSET
-    hide_activity_pace: bool | None = UNSET
-    hide_activity_laps: bool | None = UNSET
-    hide_activity_workout_sets_steps: bool | None = UNSET
-    hide_activity_gear: bool | None = UNSET
+    default_activity_visibility: ActivityVisibility | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="Who sees a new activity unless it says otherwise."
+    )
+    hide_activity_start_time: bool | None = strawberry.field(
+        default=UNSET, description="Hide the start time of your activities from others."
+    )
+    hide_activity_location: bool | None = strawberry.field(
+        default=UNSET, description="Hide the location of your activities from others."
+    )
+    hide_activity_map: bool | None = strawberry.field(
+        default=UNSET, description="Hide the map of your activities from others."
+    )
+    hide_activity_hr: bool | None = strawberry.field(
+        default=UNSET, description="Hide the heart rate of your activities from others."
+    )
+    hide_activity_power: bool | None = strawberry.field(
+        default=UNSET, description="Hide the power of your activities from others."
+    )
+    hide_activity_cadence: bool | None = strawberry.field(
+        default=UNSET, description="Hide the cadence of your activities from others."
+    )
+    hide_activity_elevation: bool | None = strawberry.field(
+        default=UNSET, description="Hide the elevation of your activities from others."
+    )
+    hide_activity_speed: bool | None = strawberry.field(
+        default=UNSET, description="Hide the speed of your activities from others."
+    )
+    hide_activity_pace: bool | None = strawberry.field(
+        default=UNSET, description="Hide the pace of your activities from others."
+    )
+    hide_activity_laps: bool | None = strawberry.field(
+        default=UNSET, description="Hide the laps of your activities from others."
+    )
+    hide_activity_workout_sets_steps: bool | None = strawberry.field(
+        default=UNSET, description="Hide the workout sets and steps of your activities from others."
+    )
+    hide_activity_gear: bool | None = strawberry.field(
+        default=UNSET, description="Hide the gear of your activities from others."
+    )
 
 
 def given(value: object, names: tuple[str, ...] | None = None) -> dict[str, Any]:

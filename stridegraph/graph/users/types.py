@@ -239,19 +239,45 @@ def require_user_id(global_id: str, argument: str = "id") -> int:
 
 @strawberry.type(description="The viewer's privacy choices for their activities.")
 class PrivacySettings:
-    default_activity_visibility: ActivityVisibility  # type: ignore[valid-type]
-    hide_activity_start_time: bool
-    hide_activity_location: bool
-    hide_activity_map: bool
-    hide_activity_hr: bool
-    hide_activity_power: bool
-    hide_activity_cadence: bool
-    hide_activity_elevation: bool
-    hide_activity_speed: bool
-    hide_activity_pace: bool
-    hide_activity_laps: bool
-    hide_activity_workout_sets_steps: bool
-    hide_activity_gear: bool
+    default_activity_visibility: ActivityVisibility = strawberry.field(  # type: ignore[valid-type]
+        description="Who sees a new activity unless it says otherwise."
+    )
+    hide_activity_start_time: bool = strawberry.field(
+        description="Hide the start time of your activities from others."
+    )
+    hide_activity_location: bool = strawberry.field(
+        description="Hide the location of your activities from others."
+    )
+    hide_activity_map: bool = strawberry.field(
+        description="Hide the map of your activities from others."
+    )
+    hide_activity_hr: bool = strawberry.field(
+        description="Hide the heart rate of your activities from others."
+    )
+    hide_activity_power: bool = strawberry.field(
+        description="Hide the power of your activities from others."
+    )
+    hide_activity_cadence: bool = strawberry.field(
+        description="Hide the cadence of your activities from others."
+    )
+    hide_activity_elevation: bool = strawberry.field(
+        description="Hide the elevation of your activities from others."
+    )
+    hide_activity_speed: bool = strawberry.field(
+        description="Hide the speed of your activities from others."
+    )
+    hide_activity_pace: bool = strawberry.field(
+        description="Hide the pace of your activities from others."
+    )
+    hide_activity_laps: bool = strawberry.field(
+        description="Hide the laps of your activities from others."
+    )
+    hide_activity_workout_sets_steps: bool = strawberry.field(
+        description="Hide the workout sets and steps of your activities from others."
+    )
+    hide_activity_gear: bool = strawberry.field(
+        description="Hide the gear of your activities from others."
+    )
 
     @classmethod
     def from_row(cls, row: models.PrivacySettings | None) -> PrivacySettings:
@@ -309,8 +335,8 @@ class UserMe(UserFields, UserMeRowView):
 
 @strawberry.type(description="A user in a connection, with the cursor to page from it.")
 class UserEdge:
-    cursor: str
-    node: User
+    cursor: str = strawberry.field(description="Pass as after (or before) to page from here.")
+    node: User = strawberry.field(description="The user.")
 
 
 @strawberry.type(description="A page of users (Relay connection, keyset cursors).")
@@ -330,8 +356,8 @@ class UserConnection:
 
 @strawberry.type(description="A numbered page of users, with the totals to page through.")
 class UserPage:
-    total_count: int
-    page: int
-    per_page: int
-    page_count: int
-    items: list[User]
+    total_count: int = strawberry.field(description="How many users match (all pages).")
+    page: int = strawberry.field(description="This page's number, from 1.")
+    per_page: int = strawberry.field(description="Users per page.")
+    page_count: int = strawberry.field(description="How many pages there are.")
+    items: list[User] = strawberry.field(description="The users of this page.")
