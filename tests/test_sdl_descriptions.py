@@ -15,8 +15,10 @@ from stridegraph.graph.schema import build_schema
 from tests.conftest import make_settings
 
 #: Fields, arguments and enum values without a description today; lower it as they get one.
-UNDESCRIBED_AT_MOST = 107
-NOT_OURS = {"Query", "Mutation", "link__Purpose", "link__Import"}
+UNDESCRIBED_AT_MOST = 134
+#: Types whose own description is not ours to give (the roots, federation's link types);
+#: the roots' fields and arguments are ours and are counted.
+UNDESCRIBED_TYPES = {"Query", "Mutation", "link__Purpose", "link__Import"}
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +27,16 @@ def schema(tmp_path_factory: Any) -> Any:
 
 
 def ours(schema: Any) -> dict[str, Any]:
-    return {n: t for n, t in schema.type_map.items() if not n.startswith("_") and n not in NOT_OURS}
+    return {
+        n: t
+        for n, t in schema.type_map.items()
+        if not n.startswith("_") and not n.startswith("link__")
+    }
 
 
 def test_every_type_has_a_description(schema) -> None:
-    assert sorted(n for n, t in ours(schema).items() if not t.description) == []
+    undescribed = [n for n, t in ours(schema).items() if not t.description]
+    assert sorted(set(undescribed) - UNDESCRIBED_TYPES) == []
 
 
 def test_no_description_tells_how_the_api_was_built() -> None:
@@ -44,6 +51,8 @@ def test_undescribed_elements_only_go_down(schema) -> None:
     for name, kind in ours(schema).items():
         if isinstance(kind, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
             for field_name, field in kind.fields.items():
+                if field_name.startswith("_"):  # federation's _entities, _service
+                    continue
                 if not field.description:
                     missing.append(f"{name}.{field_name}")
                 for arg_name, arg in getattr(field, "args", {}).items():

@@ -19,6 +19,14 @@ from stridegraph.graph.account.types import (
     SignUpPayload,
     VerifyEmailPayload,
 )
+from stridegraph.graph.arguments import (
+    CurrentPassword,
+    Email,
+    MailedToken,
+    NewPassword,
+    OptionalCode,
+    UserId,
+)
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
@@ -51,7 +59,7 @@ class AccountMutations:
         description="Confirm an address with the token from the sign-up mail (single use, "
         "24 hours). INVALID_TOKEN otherwise."
     )
-    async def verify_email(self, info: Info, token: str) -> VerifyEmailPayload:
+    async def verify_email(self, info: Info, token: MailedToken) -> VerifyEmailPayload:
         return await run_mutation(
             info,
             signup.verify_email,
@@ -65,7 +73,7 @@ class AccountMutations:
         "account. The same answer for every address; MAIL_DISABLED without mail."
     )
     async def resend_verification_email(
-        self, info: Info, email: str
+        self, info: Info, email: Email
     ) -> ResendVerificationEmailPayload:
         return await run_mutation(
             info,
@@ -79,7 +87,7 @@ class AccountMutations:
         description="Mail a password-reset link if this address has an active account. The "
         "same answer, in comparable time, for every address; MAIL_DISABLED without mail."
     )
-    async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:
+    async def request_password_reset(self, info: Info, email: Email) -> RequestPasswordResetPayload:
         return await run_mutation(
             info,
             password_reset.request_password_reset,
@@ -94,7 +102,7 @@ class AccountMutations:
         "(single use; 1 hour, 72 for a set-password link). Ends every session of the user."
     )
     async def reset_password(
-        self, info: Info, token: str, new_password: str
+        self, info: Info, token: MailedToken, new_password: NewPassword
     ) -> ResetPasswordPayload:
         return await run_mutation(
             info,
@@ -110,7 +118,7 @@ class AccountMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def send_password_reset_email(
-        self, info: Info, id: strawberry.ID
+        self, info: Info, id: UserId
     ) -> SendPasswordResetEmailPayload:
         return await run_mutation(
             info,
@@ -128,7 +136,11 @@ class AccountMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def request_email_change(
-        self, info: Info, new_email: str, current_password: str, code: str | None = None
+        self,
+        info: Info,
+        new_email: Email,
+        current_password: CurrentPassword,
+        code: OptionalCode = None,
     ) -> RequestEmailChangePayload:
         return await run_mutation(
             info,
@@ -148,7 +160,9 @@ class AccountMutations:
         "address is told of the change.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def confirm_email_change(self, info: Info, token: str) -> ConfirmEmailChangePayload:
+    async def confirm_email_change(
+        self, info: Info, token: MailedToken
+    ) -> ConfirmEmailChangePayload:
         return await run_mutation(
             info,
             email_change.confirm_email_change,

@@ -14,6 +14,15 @@ from stridegraph.domain import login as login_domain
 from stridegraph.domain import sessions as sessions_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
+from stridegraph.graph.arguments import (
+    ApiTokenId,
+    CurrentPassword,
+    NewPassword,
+    OptionalCode,
+    OptionalCurrentPassword,
+    SessionId,
+    UserId,
+)
 from stridegraph.graph.auth.types import (
     ApiToken,
     ChangePasswordPayload,
@@ -120,7 +129,7 @@ class AuthMutations:
         description="End one of your sessions (on another device, or this one).",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def revoke_session(self, info: Info, id: strawberry.ID) -> RevokeSessionPayload:
+    async def revoke_session(self, info: Info, id: SessionId) -> RevokeSessionPayload:
         viewer = info.context.viewer
         return await run_mutation(
             info,
@@ -135,9 +144,7 @@ class AuthMutations:
         description="End every session and every API token of a user (administrators).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def revoke_user_sessions(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserSessionsPayload:
+    async def revoke_user_sessions(self, info: Info, id: UserId) -> RevokeUserSessionsPayload:
         return await run_mutation(
             info,
             admin_domain.revoke_user_sessions,
@@ -164,8 +171,8 @@ class AuthMutations:
         scopes: list[str],
         expires_at: dt.datetime | None = None,
         never_expires: bool = False,
-        current_password: str | None = None,
-        code: str | None = None,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> CreateApiTokenPayload:
         return await run_mutation(
             info,
@@ -188,7 +195,7 @@ class AuthMutations:
         description="Revoke one of your API tokens.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
+    async def revoke_api_token(self, info: Info, id: ApiTokenId) -> RevokeApiTokenPayload:
         return await run_mutation(
             info,
             api_tokens_domain.revoke_api_token,
@@ -207,9 +214,9 @@ class AuthMutations:
     async def change_password(
         self,
         info: Info,
-        current_password: str,
-        new_password: str,
-        code: str | None = None,
+        current_password: CurrentPassword,
+        new_password: NewPassword,
+        code: OptionalCode = None,
         revoke_api_tokens: bool = False,
     ) -> ChangePasswordPayload:
         ctx = info.context

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
+from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.mfa.types import (
@@ -27,7 +30,12 @@ class MfaMutations:
         description="Second step of a login with MFA on: the mfaToken from login plus a TOTP "
         "code or an unused backup code. Answers like login."
     )
-    async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
+    async def complete_mfa_login(
+        self,
+        info: Info,
+        mfa_token: Annotated[str, strawberry.argument(description="The mfaToken login answered.")],
+        code: Code,
+    ) -> LoginPayload:
         ctx = info.context
         payload = await run_mutation(
             info,
@@ -49,7 +57,10 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def setup_mfa(
-        self, info: Info, current_password: str | None = None, code: str | None = None
+        self,
+        info: Info,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> SetupMfaPayload:
         return await run_mutation(
             info,
@@ -71,7 +82,12 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def enable_mfa(
-        self, info: Info, code: str, current_password: str | None = None
+        self,
+        info: Info,
+        code: Annotated[
+            str, strawberry.argument(description="The code the new authenticator shows now.")
+        ],
+        current_password: OptionalCurrentPassword = None,
     ) -> EnableMfaPayload:
         return await run_mutation(
             info,
@@ -90,7 +106,7 @@ class MfaMutations:
         description="Turn MFA off, given a current code or an unused backup code.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def disable_mfa(self, info: Info, code: str) -> DisableMfaPayload:
+    async def disable_mfa(self, info: Info, code: Code) -> DisableMfaPayload:
         return await run_mutation(
             info,
             mfa.disable_mfa,
@@ -106,7 +122,7 @@ class MfaMutations:
         "unused backup code.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def regenerate_backup_codes(self, info: Info, code: str) -> RegenerateBackupCodesPayload:
+    async def regenerate_backup_codes(self, info: Info, code: Code) -> RegenerateBackupCodesPayload:
         return await run_mutation(
             info,
             mfa.regenerate_backup_codes,
@@ -121,7 +137,7 @@ class MfaMutations:
         description="Admin: turn MFA off for a user locked out of it (recorded in the log).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def reset_user_mfa(self, info: Info, id: strawberry.ID) -> ResetUserMfaPayload:
+    async def reset_user_mfa(self, info: Info, id: UserId) -> ResetUserMfaPayload:
         return await run_mutation(
             info,
             mfa.reset_user_mfa,

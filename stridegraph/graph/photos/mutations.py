@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from stridegraph.domain import photos
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.arguments import UserId
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.photos.types import (
@@ -61,7 +62,7 @@ class PhotoMutations:
         description="Remove a user's photo (administrators).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def delete_user_photo(self, info: Info, id: strawberry.ID) -> DeleteUserPhotoPayload:
+    async def delete_user_photo(self, info: Info, id: UserId) -> DeleteUserPhotoPayload:
         return await run_mutation(
             info,
             photos.delete_user_photo,

@@ -17,6 +17,7 @@ from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import profile as profile_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
+from stridegraph.graph.arguments import CurrentPassword, NewPassword, OptionalCode, UserId
 from stridegraph.graph.errors import GlobalId, Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
@@ -165,7 +166,10 @@ class UserMutations:
         extensions=PROFILE,
     )
     async def delete_me(
-        self, info: Info, password: str, code: str | None = None
+        self,
+        info: Info,
+        password: CurrentPassword,
+        code: OptionalCode = None,
     ) -> DeleteMePayload:
         return await run_mutation(
             info,
@@ -204,7 +208,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def update_user(
-        self, info: Info, id: strawberry.ID, input: UpdateUserInput
+        self, info: Info, id: UserId, input: UpdateUserInput
     ) -> UpdateUserPayload:
         return await _on_user(
             info,
@@ -220,7 +224,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def set_user_password(
-        self, info: Info, id: strawberry.ID, password: str
+        self, info: Info, id: UserId, password: NewPassword
     ) -> SetUserPasswordPayload:
         return await _on_user(
             info,
@@ -232,7 +236,7 @@ class UserMutations:
         )
 
     @strawberry.mutation(description="Approve an account waiting for an admin.", extensions=ADMIN)
-    async def approve_user(self, info: Info, id: strawberry.ID) -> ApproveUserPayload:
+    async def approve_user(self, info: Info, id: UserId) -> ApproveUserPayload:
         return await _on_user(
             info,
             id,
@@ -244,7 +248,7 @@ class UserMutations:
     @strawberry.mutation(
         description="Delete an account and everything it owns (admins).", extensions=ADMIN
     )
-    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
+    async def delete_user(self, info: Info, id: UserId) -> DeleteUserPayload:
         return await _on_user(
             info,
             id,
@@ -257,9 +261,7 @@ class UserMutations:
         description="End every API token of a user; their sessions stay (admins).",
         extensions=ADMIN,
     )
-    async def revoke_user_api_tokens(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserApiTokensPayload:
+    async def revoke_user_api_tokens(self, info: Info, id: UserId) -> RevokeUserApiTokensPayload:
         return await _on_user(
             info,
             id,

@@ -18,6 +18,7 @@ from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.arguments import Email, NodeId, UserId
 from stridegraph.graph.auth.types import ApiToken
 from stridegraph.graph.errors import GlobalId, bad_user_input, run_query
 from stridegraph.graph.ids import decode_global_id
@@ -50,7 +51,7 @@ class UserQueries:
         description="A user by id; null when there is none the viewer may see.",
         extensions=[scope_or_anonymous(USERS_READ)],
     )
-    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+    async def user(self, info: Info, id: UserId) -> User | None:
         user_id = require_user_id(id)
         return (await visible_users(info, [user_id]))[0]
 
@@ -68,7 +69,7 @@ class UserQueries:
         description="A user by e-mail address (case-insensitive). Administrators only.",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_by_email(self, info: Info, email: str) -> User | None:
+    async def user_by_email(self, info: Info, email: Email) -> User | None:
         row = await run_query(
             info, users_domain.user_by_email, viewer=info.context.viewer, email=email
         )
@@ -151,7 +152,7 @@ class UserQueries:
         )
 
     @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")
-    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+    async def node(self, info: Info, id: NodeId) -> relay.Node | None:
         decoded = decode_global_id(id)
         try:
             if decoded is None:
@@ -167,7 +168,7 @@ class UserQueries:
         "An id of no user gives an empty list; a malformed one is BAD_USER_INPUT.",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_api_tokens(self, info: Info, id: strawberry.ID) -> list[ApiToken]:
+    async def user_api_tokens(self, info: Info, id: UserId) -> list[ApiToken]:
         rows = await run_query(
             info,
             admin_domain.user_api_tokens,
