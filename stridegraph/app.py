@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry import UNSET
 from strawberry.asgi import GraphQL
 
 from stridegraph import tracing
@@ -39,10 +40,11 @@ from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.retention import PurgeSchedule
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.viewer import resolve_bearer
+from stridegraph.graph.bearer import bearer_token
 from stridegraph.graph.context import Context
 from stridegraph.graph.cookies import forces_preflight
 from stridegraph.graph.edge import BadRequest, check_request, decode_json_object, encode_json
-from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.extensions import database_down
 from stridegraph.graph.history.http import export_endpoint
 from stridegraph.graph.http_protocol import (
     error_response,
@@ -104,9 +106,13 @@ def client_address(scope: Scope, trusted: tuple[Any, ...]) -> str:
     return hops[0] if hops else str(peer)
 
 
-class StrideGraphQL(GraphQL):
+#: Where the request's scope keeps the context :meth:`StrideGraphQL.get_context` made.
+CONTEXT_STATE_KEY = "graphql_context"
+
+
+class StrideGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view, with one unit of work (database session) per HTTP request and
-    the viewer resolved from the bearer token before execution."""
+    the viewer resolved from the bearer token before execution, both in ``get_context``."""
 
     def __init__(self, services: Services, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
@@ -124,57 +130,67 @@ class StrideGraphQL(GraphQL):
             else None
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        request = Request(scope, receive=receive)
-        if _unprotected_multipart(request):
-            refusal = BadRequest(
-                "Multipart requests need an Apollo-Require-Preflight or X-Apollo-Operation-Name "
-                "header (CSRF prevention)."
-            )
-            await error_response(refusal, request.headers)(scope, receive, send)
-            return
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's, for HTTP, closing the request's unit of work (opened by
+        :meth:`get_context`) once the answer is ready, and answering refusals (a multipart
+        request without a preflight-forcing header, a malformed body) as GraphQL over HTTP
+        says (``graph.http_protocol``)."""
+        if not isinstance(request, Request):  # a websocket: not served (no subscriptions)
+            return await super().run(request, context, root_value)
+        try:
+            if _unprotected_multipart(request):
+                raise BadRequest(
+                    "Multipart requests need an Apollo-Require-Preflight or "
+                    "X-Apollo-Operation-Name header (CSRF prevention)."
+                )
+            if self.precompiled is not None:
+                sub_response = await self.get_sub_response(request)
+                made = await self.get_context(request, sub_response)
+                answer = await self.precompiled.answer(request, made, sub_response)
+                if answer is not None:
+                    return answer
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            return error_response(exc, request.headers)
+        finally:
+            made = request.scope.get("state", {}).pop(CONTEXT_STATE_KEY, None)
+            if made is not None:
+                await made.close()
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        """The request's context, owning its unit of work (a database session, closed by
+        :meth:`run` once the answer is ready), with the viewer resolved from the bearer
+        token before anything executes."""
+        if not isinstance(request, Request):
+            raise RuntimeError("only HTTP requests are served")
+        state = request.scope.setdefault("state", {})
+        made = state.get(CONTEXT_STATE_KEY)
+        if made is not None:  # the precompiled path made it already (``run``)
+            return made
         context = Context(
             request=request,
-            response=await self.get_sub_response(request),
-            unit=Unit(services=self.services, session=self.services.sessions()),
-            request_id=scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
-            client_address=scope.get("state", {}).get("client_address") or "unknown",
+            response=response,
+            unit=Unit(services=self.services),
+            request_id=state.get("request_id") or uuid.uuid4().hex,
+            client_address=state.get("client_address") or "unknown",
         )
-        try:
-            await self._authenticate(request, context)
-            response = None
-            if self.precompiled is not None:
-                response = await self.precompiled.answer(
-                    request, context, await self.get_sub_response(request)
-                )
-            if response is None:
-                try:
-                    response = await self.run(request, context=context)  # type: ignore[call-overload]
-                except HTTPException as exc:
-                    response = error_response(exc, request.headers)
-        finally:
-            await context.close()
-        await response(scope, receive, send)
+        state[CONTEXT_STATE_KEY] = context
+        await self._authenticate(request, context)
+        return context
 
     async def _authenticate(self, request: Request, context: Context) -> None:
-        header = request.headers.get("authorization")
-        if not header:
-            return
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            context.auth_failure = "UNAUTHENTICATED"
-            return
         try:
-            context.viewer = await resolve_bearer(context.unit, token=token.strip())
-            context.bearer = token.strip()
+            token = bearer_token(request.headers.get("authorization"))
+            if token is None:
+                return
+            context.viewer = await resolve_bearer(context.unit, token=token)
+            context.bearer = token
             await context.unit.release()
-        except Unauthenticated:
+        except Unauthenticated as exc:
             context.auth_failure = "UNAUTHENTICATED"
+            context.auth_reason = exc.reason
         except Exception as exc:
-            if not _database_down(exc):
+            if not database_down(exc):
                 raise
             context.auth_failure = "SERVICE_UNAVAILABLE"
 
@@ -235,9 +251,6 @@ class StrideGraphQL(GraphQL):
             sub_response.media_type = request_media_type(request.headers)  # graph.http_protocol
             state["sub_response"] = sub_response
         return state["sub_response"]
-
-    async def get_context(self, request: Any, response: Any) -> Any:  # pragma: no cover
-        raise RuntimeError("the context is built in __call__")
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response()

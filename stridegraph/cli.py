@@ -25,6 +25,7 @@ from stridegraph.config import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     import uvicorn
 
+    from stridegraph.domain.account_import import ImportReport
     from stridegraph.domain.retention import PurgeReport
 
 
@@ -283,6 +284,42 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _import_users(settings: Settings, lines: list[str], dry_run: bool) -> ImportReport:
+    from stridegraph.app import build_services
+    from stridegraph.db.engine import engine_for
+    from stridegraph.domain import account_import
+
+    await _check_database(settings, migrate_sqlite=True)
+    engine = engine_for(settings)
+    services = build_services(settings, engine)
+    try:
+        return await account_import.import_file(services, lines=lines, dry_run=dry_run)
+    finally:
+        services.passwords.close()
+        await engine.dispose()
+
+
+def cmd_import_users(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring accounts over from another tracker with their password hashes (the format:
+    ``domain/account_import.py`` and the README). Prints one line per refused row, then a
+    summary; exit status 1 when any row is refused (and then nothing was imported)."""
+    try:
+        with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as source:
+            lines = source.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartupError(f"cannot read {args.file}: {exc}") from None
+    report = asyncio.run(_import_users(settings, lines, args.dry_run))
+    for refusal in report.refused:
+        who = f" ({refusal.username})" if refusal.username else ""
+        print(f"line {refusal.line}{who}: refused: {'; '.join(refusal.reasons)}")
+    if report.refused:
+        print(f"nothing imported: {len(report.refused)} row(s) refused")
+        return 1
+    verb = "dry run: would create" if report.dry_run else "created"
+    print(f"{verb} {len(report.created)} account(s), {len(report.already_present)} already present")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from stridegraph.graph.schema import export_sdl
 
@@ -315,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="delete expired and spent rows now").set_defaults(
         handler=cmd_purge
     )
+    imports = sub.add_parser(
+        "import-users", help="bring accounts over from another tracker, with password hashes"
+    )
+    imports.add_argument("file", help="a JSON Lines file of accounts ('-': standard input)")
+    imports.add_argument(
+        "--dry-run", action="store_true", help="check every row, report, write nothing"
+    )
+    imports.set_defaults(handler=cmd_import_users)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         handler=cmd_export_schema, no_config=True
     )

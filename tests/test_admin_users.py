@@ -3,13 +3,16 @@ CANNOT_MODIFY_SELF, NOT_FOUND and "nothing changed" on every refusal."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select, update
 from strawberry import relay
 
-from stridegraph.db.enums import PasswordPolicy
+from stridegraph.db.enums import PasswordPolicy, TokenPurpose
+from stridegraph.db.models import OneTimeToken, User
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.photos_support import png
 from tests.users_support import gid, set_settings, snapshot, user_row
@@ -349,3 +352,77 @@ async def test_login_password_of_created_user_works_with_helpers(gql, services):
         {"u": "NEW.user", "p": PASSWORD},
     )
     assert login["login"]["errors"] == [] and login["login"]["accessToken"]
+
+
+# --------------------------------------------------------------------------- emailVerified
+
+VERIFY_UPDATE = """
+mutation($id: ID!, $input: UpdateUserInput!) {
+  updateUser(id: $id, input: $input) { user { active emailVerified } errors { field code } }
+}
+"""
+LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {
+  accessToken errors { code } } }"""
+
+
+async def test_update_user_verifies_and_activates_in_one_call(gql, services, db):
+    """The seed's PATCH activate: an unverified, deactivated sign-up can sign in at once."""
+    s = await admin_setup(services)
+    newbie = await make_user(services, "newbie", email_verified=False, active=False)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            OneTimeToken.__table__.insert().values(
+                user_id=newbie.id,
+                purpose=TokenPurpose.EMAIL_VERIFICATION,
+                token_hash=b"h" * 32,
+                new_email=newbie.email,
+                created_at=services.now(),
+                expires_at=services.now() + dt.timedelta(days=1),
+            )
+        )
+    refused = await gql.data(LOGIN, {"u": "newbie", "p": PASSWORD})
+    assert refused["login"]["errors"] == [{"code": "ACCOUNT_INACTIVE"}]
+    body = await gql.data(
+        VERIFY_UPDATE,
+        {"id": gid(newbie), "input": {"emailVerified": True, "active": True}},
+        token=s["token"],
+    )
+    assert body["updateUser"] == {"user": {"active": True, "emailVerified": True}, "errors": []}
+    row = await user_row(db, newbie.id)
+    assert row["email_verified"] is True and row["active"] is True
+    async with db.engine.connect() as conn:  # the link still out is void
+        (used,) = (await conn.execute(select(OneTimeToken.used_at))).all()
+    assert used[0] is not None
+    signed_in = await gql.data(LOGIN, {"u": "newbie", "p": PASSWORD})
+    assert signed_in["login"]["errors"] == [] and signed_in["login"]["accessToken"]
+    # and back: the address must be proven again
+    body = await gql.data(
+        VERIFY_UPDATE, {"id": gid(newbie), "input": {"emailVerified": False}}, token=s["token"]
+    )
+    assert body["updateUser"]["errors"] == []
+    assert (await user_row(db, newbie.id))["email_verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("target", "changes", "field", "code"),
+    [
+        ("self", {"emailVerified": False}, "emailVerified", "CANNOT_MODIFY_SELF"),
+        ("other", {"emailVerified": None}, "emailVerified", "REQUIRED"),
+        ("unowned", {"emailVerified": True}, "emailVerified", "EMAIL_TAKEN"),
+        ("garbage", {"emailVerified": True}, "id", "INVALID"),
+    ],
+)
+async def test_email_verified_refusals_change_nothing(
+    gql, services, db, target, changes, field, code
+):
+    s = await admin_setup(services)
+    other = await make_user(services, "unverified", email_verified=False)
+    unowned = await make_user(services, "intruder", email="x@example.com", email_verified=False)
+    async with db.engine.begin() as conn:  # as a sign-up with a taken address leaves it
+        await conn.execute(update(User).where(User.id == unowned.id).values(email_key=None))
+    ids = {"self": gid(s["admin"]), "other": gid(other), "unowned": gid(unowned), "garbage": "zzz"}
+    before = await snapshot(db)
+    body = await gql.data(VERIFY_UPDATE, {"id": ids[target], "input": changes}, token=s["token"])
+    assert body["updateUser"]["user"] is None
+    assert errors_of(body, "updateUser") == [(field, code)], body
+    assert await snapshot(db) == before

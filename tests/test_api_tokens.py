@@ -132,14 +132,14 @@ async def test_revoke(gql, services, db):
     mine = await create(gql, alice_session, name="mine")
     theirs = await create(gql, mallory_session, name="theirs")
     before = await state(db)
-    for bad in (
-        theirs["apiToken"]["id"],
-        relay.to_base64("ApiToken", 999),
-        relay.to_base64("Session", 1),
-        "!!",
+    for bad, code in (
+        (theirs["apiToken"]["id"], "NOT_FOUND"),
+        (relay.to_base64("ApiToken", 999), "NOT_FOUND"),
+        (relay.to_base64("Session", 1), "INVALID"),  # malformed: decode_id
+        ("!!", "INVALID"),
     ):
         payload = (await gql.data(REVOKE, {"id": bad}, token=alice_session))["revokeApiToken"]
-        assert payload == {"apiToken": None, "errors": [{"field": "id", "code": "NOT_FOUND"}]}
+        assert payload == {"apiToken": None, "errors": [{"field": "id", "code": code}]}
     assert await state(db) == before
     assert (await gql.data(ME, token=theirs["token"]))["me"]["username"] == "mallory"
     payload = await gql.data(REVOKE, {"id": mine["apiToken"]["id"]}, token=alice_session)

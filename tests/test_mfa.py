@@ -17,7 +17,7 @@ from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.scopes import scopes_for
 from stridegraph.domain.unit import open_unit
 from stridegraph.domain.viewer import Viewer
-from stridegraph.graph.schema import build_schema
+from stridegraph.graph.schema import build_schema, export_sdl
 from stridegraph.logs import JsonFormatter
 from tests.helpers import login_token, make_user
 from tests.mfa_support import (
@@ -369,7 +369,7 @@ async def test_admin_reset_refusals_change_nothing(gql, db, services, alice, clo
     cases = {
         relay.to_base64("User", user.id): "MFA_NOT_ENABLED",
         relay.to_base64("User", 999_999): "NOT_FOUND",
-        "not-an-id": "NOT_FOUND",
+        "not-an-id": "INVALID",
         relay.to_base64("User", admin.id): "CANNOT_MODIFY_SELF",
     }
     await enrol(gql, admin_token, clock)
@@ -466,3 +466,24 @@ async def test_concurrent_enables_enable_once(gql, db, services, alice, clock):
     assert {h for h, _ in state.backup_codes} == {
         mfa_codes.backup_digest(key, user.id, c.replace("-", "")) for c in winner["backupCodes"]
     }
+
+
+async def test_mfa_payloads_name_the_viewer_user_and_keep_me_deprecated(gql, alice, clock):
+    """``user``, as every other payload names it; ``me`` still answers the same."""
+    _, token = alice
+    setup = (await gql.data(SETUP, token=token))["setupMfa"]
+    enable = """mutation($code: String!) { enableMfa(code: $code) {
+      user { username mfaEnabled } me { username mfaEnabled } errors { code } } }"""
+    enabled = await gql.data(enable, {"code": code_at(setup["secret"], clock.now)}, token=token)
+    assert enabled["enableMfa"]["user"] == {"username": "alice", "mfaEnabled": True}
+    assert enabled["enableMfa"]["me"] == enabled["enableMfa"]["user"]
+    clock.advance(30)
+    disable = """mutation($code: String!) { disableMfa(code: $code) {
+      user { mfaEnabled } me { mfaEnabled } errors { code } } }"""
+    code = code_at(setup["secret"], clock.now)
+    disabled = (await gql.data(disable, {"code": code}, token=token))["disableMfa"]
+    assert disabled == {"user": {"mfaEnabled": False}, "me": {"mfaEnabled": False}, "errors": []}
+    sdl = export_sdl()
+    for payload in ("EnableMfaPayload", "DisableMfaPayload"):
+        block = sdl[sdl.index(f"type {payload}") :].split("}", 1)[0]
+        assert 'me: UserMe @deprecated(reason: "Use user' in block, block

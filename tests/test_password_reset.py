@@ -180,11 +180,13 @@ async def test_admin_sends_a_reset_link(gql, db, smtp, services):
     assert message["To"] == "ann@example.com"
     assert await reset(gql, token_in(message, "/reset-password")) == {"errors": []}
 
-    for bad in (relay.to_base64("User", 9999), "not-an-id", relay.to_base64("Session", user.id)):
+    for bad, code in (
+        (relay.to_base64("User", 9999), "NOT_FOUND"),
+        ("not-an-id", "INVALID"),  # malformed: decode_id
+        (relay.to_base64("Session", user.id), "INVALID"),
+    ):
         answer = await gql.data(SEND, {"id": bad}, token=token)
-        assert answer == {
-            "sendPasswordResetEmail": {"errors": [{"field": "id", "code": "NOT_FOUND"}]}
-        }
+        assert answer == {"sendPasswordResetEmail": {"errors": [{"field": "id", "code": code}]}}
     await services.mailer.drain()
     assert len(smtp.messages) == 2  # the link and the password-changed notice
 

@@ -7,19 +7,18 @@ import asyncio
 import threading
 from pathlib import Path
 
+import bcrypt
 import pytest
 from argon2 import PasswordHasher, Type
 
 from stridegraph.db.enums import AccessType, PasswordPolicy
-from stridegraph.db.models import User
 from stridegraph.domain.errors import DomainError
 from stridegraph.domain.passwords import (
     HashSlots,
     PasswordService,
     check_password_policy,
-    verify_and_upgrade,
+    importable_hash,
 )
-from stridegraph.domain.unit import Services
 from tests.conftest import make_settings
 
 
@@ -77,21 +76,31 @@ def test_a_hash_with_older_parameters_needs_a_rehash(service):
     assert service.needs_rehash("not a hash") is True
 
 
-async def test_verify_and_upgrade_replaces_an_old_hash_only_on_success(service, tmp_path):
-    services = Services(
-        settings=make_settings("sqlite+aiosqlite://", tmp_path),
-        sessions=None,  # type: ignore[arg-type]
-        passwords=service,
-        mailer=None,  # type: ignore[arg-type]
-        cipher=None,  # type: ignore[arg-type]
-    )
-    old = PasswordHasher(time_cost=2, memory_cost=512, parallelism=1).hash("secret words")
-    user = User(password_hash=old)
-    assert await verify_and_upgrade(services, user, "wrong words") is False
-    assert user.password_hash == old
-    assert await verify_and_upgrade(services, user, "secret words") is True
-    assert user.password_hash != old and not service.needs_rehash(user.password_hash)
-    assert await service.verify(user.password_hash, "secret words")
+async def test_bcrypt_hashes_verify_and_always_need_a_rehash(service):
+    """Imported accounts (FitTrackee, Endurain) keep their bcrypt hash until they sign in."""
+    digest = bcrypt.hashpw(b"secret words", bcrypt.gensalt(4)).decode()
+    assert await service.verify(digest, "secret words")
+    assert not await service.verify(digest, "wrong words")
+    assert await service.verify("$2a$" + digest[4:], "secret words")
+    assert service.needs_rehash(digest) is True
+    long = "x" * 100  # the hashers that made them read only the first 72 bytes
+    assert await service.verify(bcrypt.hashpw(b"x" * 72, bcrypt.gensalt(4)).decode(), long)
+    assert not await service.verify("$2b$04$" + "!" * 53, "secret words")  # malformed
+
+
+def test_importable_hashes_are_argon2_or_bcrypt_within_bounds():
+    assert importable_hash(bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode())
+    assert importable_hash(PasswordHasher(type=Type.I, memory_cost=2048).hash("pw"))
+    assert importable_hash(PasswordHasher(type=Type.D, memory_cost=2048).hash("pw"))
+    assert importable_hash(PasswordHasher().hash("pw"))
+    for refused in (
+        "hunter2",
+        "5f4dcc3b5aa765d61d8327deb882cf99",
+        "$2b$31$" + "a" * 53,  # costs hours per check
+        "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$pbkdf2-sha256$29000$abc$def",
+    ):
+        assert not importable_hash(refused), refused
 
 
 def policy(password: str, **kw: object) -> list[tuple[str, str | None]]:

@@ -201,11 +201,15 @@ async def test_admin_deletes_a_users_photo(gql, db, settings, services, alice):
     await upload(gql, token, png())
 
     missing = relay.to_base64("User", 999_999)
-    for bad_id in (missing, "not-an-id", relay.to_base64("Session", user.id)):
+    for bad_id, code in (
+        (missing, "NOT_FOUND"),
+        ("not-an-id", "INVALID"),  # malformed: decode_id
+        (relay.to_base64("Session", user.id), "INVALID"),
+    ):
         body = await gql.data(DELETE_USERS, {"id": bad_id}, token=admin_token)
         assert body["deleteUserPhoto"] == {
             "user": None,
-            "errors": [{"field": "id", "code": "NOT_FOUND"}],
+            "errors": [{"field": "id", "code": code}],
         }
         assert await stored_path(db, user.id) is not None
 

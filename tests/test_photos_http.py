@@ -64,6 +64,26 @@ async def test_global_and_integer_ids_name_the_same_photo(http, world):
     assert by_int.content == by_gid.content
 
 
+async def test_a_username_names_the_same_photo_with_the_same_visibility(http, db, world):
+    token = world["tokens"]["bob"]
+    by_id = await http.get(f"/photos/{world['alice'].id}", headers=bearer(token))
+    for name in ("alice", "ALICE"):
+        by_name = await http.get(f"/photos/{name}", headers=bearer(token))
+        assert by_name.status_code == 200, name
+        assert by_name.content == by_id.content
+        assert by_name.headers["etag"] == by_id.headers["etag"]
+    for path in ("/photos/nobody", "/photos/bob", "/photos/a%20b", "/photos/" + "a" * 251):
+        assert (await http.get(path, headers=bearer(token))).status_code == 404, path
+    assert (await http.get("/photos/alice")).status_code == 404  # anonymous, profiles private
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(UserRow).where(UserRow.id == world["alice"].id).values(active=False)
+        )
+    assert (await http.get("/photos/alice", headers=bearer(token))).status_code == 404
+    admin = bearer(world["tokens"]["admin"])
+    assert (await http.get("/photos/alice", headers=admin)).status_code == 200
+
+
 @pytest.mark.parametrize(
     "if_none_match",
     ["{etag}", "W/{etag}", '"nope", {etag}', "*"],

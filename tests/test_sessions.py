@@ -196,14 +196,14 @@ async def test_revoke_session(gql, services, db):
     phone_id = relay.to_base64("Session", ids["phone"])
     others_id = relay.to_base64("Session", ids[f"other{other.id}"])
     before = await sessions(db)
-    for bad in (
-        others_id,
-        relay.to_base64("Session", 9999),
-        relay.to_base64("User", ids["phone"]),
-        "???",
+    for bad, code in (
+        (others_id, "NOT_FOUND"),
+        (relay.to_base64("Session", 9999), "NOT_FOUND"),
+        (relay.to_base64("User", ids["phone"]), "INVALID"),  # malformed: decode_id
+        ("???", "INVALID"),
     ):
         payload = (await gql.data(REVOKE, {"id": bad}, token=current))["revokeSession"]
-        assert payload["errors"] == [{"field": "id", "code": "NOT_FOUND"}], bad
+        assert payload["errors"] == [{"field": "id", "code": code}], bad
     assert await sessions(db) == before
     payload = (await gql.data(REVOKE, {"id": phone_id}, token=current))["revokeSession"]
     assert payload == {"session": {"id": phone_id, "current": False}, "errors": []}
@@ -222,9 +222,13 @@ async def test_admin_revokes_every_session_of_a_user(gql, services, db):
     api_token = await scoped_token(services, user, ["profile:read"])
     before = await sessions(db)
     missing = relay.to_base64("User", 9999)
-    for bad in (missing, relay.to_base64("Session", user.id), "nope"):
+    for bad, code in (
+        (missing, "NOT_FOUND"),
+        (relay.to_base64("Session", user.id), "INVALID"),  # malformed: decode_id
+        ("nope", "INVALID"),
+    ):
         payload = await gql.data(REVOKE_USER, {"id": bad}, token=admin_token)
-        assert payload["revokeUserSessions"]["errors"] == [{"field": "id", "code": "NOT_FOUND"}]
+        assert payload["revokeUserSessions"]["errors"] == [{"field": "id", "code": code}]
     assert await sessions(db) == before
     payload = await gql.data(
         REVOKE_USER, {"id": relay.to_base64("User", user.id)}, token=admin_token

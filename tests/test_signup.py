@@ -345,3 +345,58 @@ async def test_links_are_built_from_public_url(settings, db, smtp):
     assert message["Subject"] == "Confirm your e-mail address for fit.example.org"
     html = message.get_body(preferencelist=("html",))
     assert html is not None and f'href="{link}"' in html.get_content()
+
+
+PROFILE = {
+    "city": "  Évora ",
+    "birthdate": "1990-04-02",
+    "gender": "FEMALE",
+    "units": "IMPERIAL",
+    "height": 170,
+    "maxHeartRate": 190,
+    "firstDayOfWeek": "SUNDAY",
+    "currency": "POUND",
+    "preferredLanguage": "PT",
+}
+
+
+async def test_sign_up_takes_every_profile_field(gql, db, smtp):
+    """The seed's sign-up takes every UsersBase field, stored as updateMe would store it."""
+    await set_server_settings(db, signup_enabled=True)
+    assert await sign_up(gql, username="full", **PROFILE) == {
+        "status": "EMAIL_VERIFICATION_REQUIRED",
+        "errors": [],
+    }
+    user = await read_user(db, "full")
+    assert user is not None
+    assert user.city == "Évora" and user.birthdate == dt.date(1990, 4, 2)
+    assert (user.gender.name, user.units.name, user.first_day_of_week.name) == (
+        "FEMALE",
+        "IMPERIAL",
+        "SUNDAY",
+    )
+    assert (user.height, user.max_heart_rate, user.currency.name) == (170, 190, "POUND")
+    assert user.preferred_language is Language.PT
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "code"),
+    [
+        ({"height": 0}, "height", "OUT_OF_RANGE"),
+        ({"height": 301}, "height", "OUT_OF_RANGE"),
+        ({"maxHeartRate": 29}, "maxHeartRate", "OUT_OF_RANGE"),
+        ({"city": "c" * 251}, "city", "TOO_LONG"),
+        ({"city": "a\u202eb"}, "city", "INVALID"),
+        ({"birthdate": "2999-01-01"}, "birthdate", "OUT_OF_RANGE"),
+        ({"gender": None}, "gender", "REQUIRED"),
+        ({"currency": None}, "currency", "REQUIRED"),
+    ],
+)
+async def test_sign_up_profile_fields_follow_update_me_rules(gql, db, smtp, extra, field, code):
+    await set_server_settings(db, signup_enabled=True)
+    before = await count_users(db)
+    answer = await sign_up(gql, username="bad", **extra)
+    assert answer["status"] is None
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(field, code)]
+    assert await count_users(db) == before
+    assert await read_user(db, "bad") is None

@@ -1,4 +1,4 @@
-"""Private ``User`` fields are decided once per object (``User.from_row`` takes the viewer),
+"""Private ``User`` fields are decided once per object (``User.of`` wraps the row in the request),
 not by a permission class per field per row; every path that hands out a ``User`` still
 hides them from other users."""
 

@@ -29,6 +29,22 @@ async def find_active_by_hash(
     return await _BY_TOKEN_HASH.find(engine, reads, token_hash=token_hash, now=now)
 
 
+async def token_expired(session: AsyncSession, token_hash: bytes, now: dt.datetime) -> bool:
+    """Whether this API token is unrevoked, of an active user, and past its expiry (asked
+    only after the live lookup failed)."""
+    found = await session.scalar(
+        select(ApiToken.id)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == token_hash,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at <= now,
+            User.active.is_(True),
+        )
+    )
+    return found is not None
+
+
 def add(session: AsyncSession, row: ApiToken) -> ApiToken:
     session.add(row)
     return row

@@ -31,6 +31,24 @@ async def find_active_by_access_hash(
     return await _BY_ACCESS_HASH.find(engine, reads, access_hash=access_hash, now=now)
 
 
+async def access_token_expired(session: AsyncSession, access_hash: bytes, now: dt.datetime) -> bool:
+    """Whether this access token belongs to an unrevoked session of an active user whose
+    access token has expired but whose refresh token has not: the one bad token a client
+    can cure by refreshing. Asked only after the live lookup failed."""
+    found = await session.scalar(
+        select(Session.id)
+        .join(User, User.id == Session.user_id)
+        .where(
+            Session.access_token_hash == access_hash,
+            Session.revoked_at.is_(None),
+            Session.access_expires_at <= now,
+            Session.refresh_expires_at > now,
+            User.active.is_(True),
+        )
+    )
+    return found is not None
+
+
 async def find_by_refresh_hash(
     session: AsyncSession, refresh_hash: bytes
 ) -> tuple[Session, User] | None:

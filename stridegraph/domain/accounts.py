@@ -3,6 +3,7 @@ admin ``createUser``, ``signUp``), so the rules and default rows are never skipp
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,11 @@ class NewAccount:
     pending_admin_approval: bool = False
     #: Further profile fields (city, birthdate, preferences...), validated like ``updateUser``.
     profile: Mapping[str, Any] = field(default_factory=dict)
+    #: A hash made elsewhere (``domain/account_import.py``), stored as it is instead of
+    #: hashing ``password``; the next sign-in replaces it with a current one.
+    password_hash: str | None = None
+    #: When the account was made, when it was made elsewhere; now otherwise.
+    created_at: dt.datetime | None = None
     #: False: store ``email`` without owning it (no key, so never found, matched or verified
     #: by address); a sign-up with a taken address (``domain/signup.py``).
     claim_email: bool = True
@@ -77,6 +83,27 @@ async def check_password(
     )
 
 
+async def set_password(unit: Unit, *, user: User, password: str, field: str = "password") -> None:
+    """Give ``user`` a new password: the server's policy for the user's role (errors on
+    ``field``), a fresh argon2id hash, and the change time. The one path for a change by
+    the user, by a reset link and by an administrator; ending credentials is the caller's
+    choice (each path ends different ones)."""
+    await check_password(
+        unit,
+        password,
+        access_type=user.access_type,
+        username=user.username,
+        email=user.email,
+        field=field,
+    )
+    password_hash = await unit.services.passwords.hash(password)
+    now = unit.now()
+    user.password_hash = password_hash
+    user.password_changed_at = now
+    user.updated_at = now
+    await unit.session.flush()
+
+
 async def create_account(unit: Unit, *, account: NewAccount) -> User:
     """Validate and insert; USERNAME_TAKEN / EMAIL_TAKEN hold even under concurrent creates
     because the database's unique indexes decide."""
@@ -101,10 +128,10 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
         raise taken("username")
     if account.claim_email and await user_rows.email_taken(unit.session, account.email):
         raise taken("email")
-    await unit.release()  # only read so far: hold no pooled connection while queued for argon2
-    password_hash = (
-        await unit.services.passwords.hash(account.password) if account.password else None
-    )
+    password_hash = account.password_hash
+    if account.password:
+        await unit.release()  # only read so far: no pooled connection held while queued
+        password_hash = await unit.services.passwords.hash(account.password)
     now = unit.now()
     user = User(
         username=account.username,
@@ -116,7 +143,7 @@ async def create_account(unit: Unit, *, account: NewAccount) -> User:
         email_verified=account.email_verified,
         pending_admin_approval=account.pending_admin_approval,
         password_changed_at=now if password_hash else None,
-        created_at=now,
+        created_at=account.created_at or now,
         updated_at=now,
     )
     for key, value in profile.items():

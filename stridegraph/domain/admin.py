@@ -17,30 +17,25 @@ from typing import Any
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
-from stridegraph.db.enums import AccessType
+from stridegraph.db.enums import AccessType, TokenPurpose
 from stridegraph.db.models import ApiToken, User
-from stridegraph.domain import accounts, credentials, export, notices, photos
+from stridegraph.domain import accounts, credentials, export, notices, one_time_tokens, photos
 from stridegraph.domain import security_events as events
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.scopes import USERS_READ, USERS_WRITE
 from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import PROFILE_FIELDS
 from stridegraph.domain.viewer import Viewer
 
-ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active")
+ADMIN_FIELDS = (*PROFILE_FIELDS, "access_type", "active", "email_verified")
 
 
 def require_admin(viewer: Viewer | None, scope: str = USERS_WRITE) -> Viewer:
-    """Admin mutations need the ADMIN role and ``users:write``, admin reads ``users:read``
-    (checked by graph as well)."""
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
-    if not viewer.has(scope):
-        raise Forbidden(f"This needs the {scope} scope.")
-    return viewer
+    """Admin mutations need the ADMIN role and ``users:write``, admin reads ``users:read``:
+    :func:`stridegraph.domain.access.require` with ``admin=True`` (kept for its callers)."""
+    return require(viewer, scope=scope, admin=True)
 
 
 def not_found() -> DomainError:
@@ -122,7 +117,13 @@ async def create_user(
 async def update_user(
     unit: Unit, *, viewer: Viewer | None, user_id: int, changes: Mapping[str, Any]
 ) -> User:
-    """Edit profile fields, e-mail, role and active flag of any account."""
+    """Edit profile fields, e-mail, role, active flag and e-mail verification of any account.
+
+    ``email_verified`` lets an administrator vouch for an address (the seed's "activate"):
+    with ``active`` in the same call, an unverified sign-up can sign in at once, and any
+    verification link still out is void. An account that does not own its address (a
+    sign-up with a taken one, ``domain/signup.py``) cannot be verified until it is given an
+    address of its own (EMAIL_TAKEN), and an admin cannot unverify themself."""
     admin = require_admin(viewer)
     wanted = {k: v for k, v in changes.items() if k in ADMIN_FIELDS}
     demotes = wanted.get("access_type") is AccessType.REGULAR
@@ -131,6 +132,8 @@ async def update_user(
         raise cannot_modify_self("You cannot demote yourself.", "access_type")
     if user_id == admin.user_id and deactivates:
         raise cannot_modify_self("You cannot deactivate yourself.", "active")
+    if user_id == admin.user_id and wanted.get("email_verified") is False:
+        raise cannot_modify_self("You cannot unverify your own address.", "email_verified")
     removes_admin = demotes or deactivates
     if removes_admin:
         await user_rows.lock_admin_changes(unit.session)
@@ -138,7 +141,18 @@ async def update_user(
     if removes_admin:
         await ensure_admin_remains(unit, removing=user, viewer=admin)
     reactivates = wanted.get("active") is True and not user.active
+    verifies = wanted.get("email_verified") is True and not user.email_verified
+    if verifies and user.email_key is None and "email" not in wanted:
+        raise DomainError.of(
+            ErrorCode.EMAIL_TAKEN,
+            "This account's address belongs to another account; give it its own first.",
+            "email_verified",
+        )
     saved = await accounts.save_profile(unit, user=user, changes=wanted)
+    if verifies:
+        await one_time_tokens.invalidate(
+            unit, user_id=saved.id, purposes=(TokenPurpose.EMAIL_VERIFICATION,)
+        )
     if deactivates or reactivates:
         # Deactivation ends every credential for good. Reactivation ends any left over from
         # a deactivation made before that rule, so none comes back to life either way.
@@ -164,18 +178,7 @@ async def set_user_password(
             "Change your own password with changePassword (it asks for the current one).", "id"
         )
     user = await _target(unit, user_id, locked=False)
-    await accounts.check_password(
-        unit,
-        password,
-        access_type=user.access_type,
-        username=user.username,
-        email=user.email,
-    )
-    now = unit.now()
-    user.password_hash = await unit.services.passwords.hash(password)
-    user.password_changed_at = now
-    user.updated_at = now
-    await unit.session.flush()
+    await accounts.set_password(unit, user=user, password=password)
     await credentials.end_all(unit, user_id=user.id)
     await events.record(unit, type=EventType.ADMIN_PASSWORD_SET, subject_id=user.id, viewer=admin)
     await notices.password_changed(unit, user=user)

@@ -149,14 +149,10 @@ async def list_api_tokens(unit: Unit, *, viewer: Viewer) -> list[ApiToken]:
     return await api_token_rows.list_for_user(unit.session, viewer.user_id)
 
 
-async def revoke_api_token(unit: Unit, *, viewer: Viewer, token_id: int | None) -> ApiToken:
+async def revoke_api_token(unit: Unit, *, viewer: Viewer, token_id: int) -> ApiToken:
     """Revoke one of the viewer's own tokens; takes effect on the next request. Another
     user's token, an unknown id or an already revoked one is NOT_FOUND (no hint which)."""
-    row = (
-        await api_token_rows.get_unrevoked_for_user(unit.session, token_id, viewer.user_id)
-        if token_id is not None
-        else None
-    )
+    row = await api_token_rows.get_unrevoked_for_user(unit.session, token_id, viewer.user_id)
     if row is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such API token.", "id")
     row.revoked_at = unit.now()

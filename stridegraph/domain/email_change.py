@@ -16,18 +16,13 @@ from stridegraph.db.models import User
 from stridegraph.domain import notices, reauth
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain import security_events as events
+from stridegraph.domain.access import require
 from stridegraph.domain.accounts import owns_address, taken
 from stridegraph.domain.errors import DomainError, ErrorCode, Unauthenticated
 from stridegraph.domain.security_events import EventType
 from stridegraph.domain.signup import check_address, require_mail
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
-
-
-def _signed_in(viewer: Viewer | None) -> Viewer:
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    return viewer
 
 
 def _email_taken(field: str | None) -> DomainError:
@@ -54,7 +49,7 @@ async def request_email_change(
     when given) is right, through the recent-authentication rule: a wrong password counts
     toward the account's login rate limit, as in ``changePassword``, so a stolen session
     cannot become a way to guess the password."""
-    viewer = _signed_in(viewer)
+    viewer = require(viewer)
     address = check_address(new_email, "new_email")
     require_mail(unit, "new_email")
     user = await _current_user(unit, viewer)
@@ -82,7 +77,7 @@ async def confirm_email_change(unit: Unit, *, viewer: Viewer | None, token: str)
     """Switch to the address the link was mailed to. Only the account that asked can use
     the link (another user's token is INVALID_TOKEN). The new address counts as verified,
     links mailed to the old address stop working, and the old address is told."""
-    viewer = _signed_in(viewer)
+    viewer = require(viewer)
     row = await ott.consume(
         unit, token=token, purpose=TokenPurpose.EMAIL_CHANGE, user_id=viewer.user_id
     )

@@ -63,8 +63,24 @@ class DomainError(Exception):
         return cls(Problem(code, message, field))
 
 
+#: ``extensions.reason`` of an UNAUTHENTICATED error for a bearer token that is no longer
+#: live but whose session can still be refreshed (or an API token past its expiry): the
+#: client should refresh (or make a new token), not ask the user to sign in again.
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+#: ... and for any other bad token (unknown, malformed, revoked, its account deactivated, or
+#: a session past its refresh expiry): the client must sign in again.
+TOKEN_INVALID = "TOKEN_INVALID"
+
+
 class Unauthenticated(Exception):
-    """No valid viewer: a missing session where one is needed, or a bad bearer token."""
+    """No valid viewer: a missing session where one is needed, or a bad bearer token.
+
+    ``reason`` is set for a bad token (:data:`TOKEN_EXPIRED` or :data:`TOKEN_INVALID`) and
+    None where no credential was given at all."""
+
+    def __init__(self, message: str = "You must be signed in.", *, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 class Forbidden(Exception):

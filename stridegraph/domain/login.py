@@ -5,36 +5,38 @@ verification when there is no hash) and give the same INVALID_CREDENTIALS, count
 same rate limits: failures count against the account, whichever identifier named it, and
 against the typed identifier only when it names nobody. What is wrong with an account (not
 verified, awaiting approval, deactivated) is only said after a correct password.
+
+Opening the session once every factor is checked is ``login_finish`` (shared with MFA, which
+this module calls to start a challenge); its names are re-exported here for callers that
+finish a sign-in of their own kind the way password login does.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.models import User
 from stridegraph.domain import credentials, mfa, ratelimit, reauth, security_alerts
 from stridegraph.domain import security_events as events
-from stridegraph.domain.accounts import check_password
+from stridegraph.domain.accounts import set_password
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode
+from stridegraph.domain.login_finish import LoginResult, check_can_sign_in, finish_login
 from stridegraph.domain.security_events import EventType, SignInMethod
-from stridegraph.domain.sessions import IssuedSession, create_session
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
-
-@dataclass(frozen=True)
-class LoginResult:
-    """Either a new session, or (MFA on) the token to complete the login with a code."""
-
-    user: User
-    session: IssuedSession | None = None
-    mfa_token: str | None = None
-
-    @property
-    def mfa_required(self) -> bool:
-        return self.mfa_token is not None
+__all__ = [
+    "LoginResult",
+    "attempt_key",
+    "change_password",
+    "check_can_sign_in",
+    "check_guess",
+    "find_user",
+    "finish_login",
+    "invalid_credentials",
+    "login",
+    "rehash_if_outdated",
+]
 
 
 def invalid_credentials(field: str | None = None) -> DomainError:
@@ -154,22 +156,6 @@ async def check_guess(
     return await unit.services.passwords.verify_admitted(password_hash, password, admit=admit)
 
 
-async def check_can_sign_in(unit: Unit, user: User) -> None:
-    """The account's state, most specific first: a sign-up that is not verified yet (only
-    while the server requires verification, which it cannot without mail), one awaiting an
-    administrator, then one that is simply deactivated."""
-    if not user.email_verified and (await get_settings(unit)).signup_require_email_verification:
-        raise DomainError.of(
-            ErrorCode.EMAIL_NOT_VERIFIED, "Confirm your e-mail address first.", None
-        )
-    if user.pending_admin_approval:
-        raise DomainError.of(
-            ErrorCode.PENDING_APPROVAL, "An administrator has not approved this account yet."
-        )
-    if not user.active:
-        raise DomainError.of(ErrorCode.ACCOUNT_INACTIVE, "This account is deactivated.")
-
-
 async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
     """Re-hash a just-verified password whose argon2 parameters are not the current ones,
     so raising the cost settings upgrades every account at its next sign-in."""
@@ -177,26 +163,6 @@ async def rehash_if_outdated(unit: Unit, user: User, password: str) -> None:
     if user.password_hash and passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password, urgent=True)
         await unit.session.flush()
-
-
-async def finish_login(
-    unit: Unit,
-    *,
-    user: User,
-    user_agent: str | None,
-    client_address: str | None,
-    method: SignInMethod = SignInMethod.PASSWORD,
-) -> IssuedSession:
-    """Open the session once every factor has been checked. ``login`` calls it after the
-    password; MFA calls it after a good code (it re-checks the account's state, which may
-    have changed since the password was given). Records the sign-in (``method``) in the
-    same transaction, and mails the owner when it comes from a new device or address."""
-    await check_can_sign_in(unit, user)
-    issued = await create_session(
-        unit, user=user, user_agent=user_agent, client_address=client_address
-    )
-    await security_alerts.signed_in(unit, user=user, session_id=issued.session.id, method=method)
-    return issued
 
 
 async def change_password(
@@ -222,18 +188,7 @@ async def change_password(
         code=code,
         client_address=client_address,
     )
-    await check_password(
-        unit,
-        new_password,
-        access_type=user.access_type,
-        username=user.username,
-        email=user.email,
-        field="new_password",
-    )
-    user.password_hash = await unit.services.passwords.hash(new_password)
-    user.password_changed_at = unit.now()
-    user.updated_at = unit.now()
-    await unit.session.flush()
+    await set_password(unit, user=user, password=new_password, field="new_password")
     await credentials.end_all(
         unit,
         user_id=user.id,

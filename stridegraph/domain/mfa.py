@@ -18,7 +18,6 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyotp
 import segno
@@ -29,13 +28,12 @@ from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
 from stridegraph.domain import mfa_codes, notices, ratelimit, reauth, tokens
 from stridegraph.domain import security_events as events
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode
+from stridegraph.domain.login_finish import LoginResult, finish_login
 from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
-
-if TYPE_CHECKING:
-    from stridegraph.domain.login import LoginResult
 
 log = logging.getLogger("stridegraph.mfa")
 audit = logging.getLogger("stridegraph.audit")
@@ -204,8 +202,7 @@ async def regenerate_backup_codes(
 async def reset_user_mfa(unit: Unit, *, viewer: Viewer, user_id: int) -> User:
     """Turn MFA off for a user who lost their authenticator and backup codes. Recorded in the
     log with both ids. Not for oneself: that is ``disableMfa``, which asks for a code."""
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
+    require(viewer, admin=True)
     user = await user_rows.get_by_id(unit.session, user_id)
     if user is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
@@ -304,8 +301,6 @@ async def _finish_with_code(
     client_address: str,
     user_agent: str | None,
 ) -> LoginResult:
-    from stridegraph.domain import login  # login imports this module for start_challenge
-
     attempt = await ratelimit.begin_attempt(
         unit, account_key=ratelimit.user_key(user), client_address=client_address
     )
@@ -316,14 +311,14 @@ async def _finish_with_code(
             ErrorCode.INVALID_TOKEN, "The MFA token was already used.", "mfa_token"
         )
     mfa_codes.reset_after_commit(unit, attempt, user)
-    issued = await login.finish_login(
+    issued = await finish_login(
         unit,
         user=user,
         user_agent=user_agent,
         client_address=client_address,
         method=SignInMethod.MFA,
     )
-    return login.LoginResult(user=user, session=issued)
+    return LoginResult(user=user, session=issued)
 
 
 # --------------------------------------------------------------------------- key rotation

@@ -67,11 +67,11 @@ from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import Passkey, PasskeyChallenge, User
 from stridegraph.domain import login, mfa, notices, ratelimit, reauth, sign_in_methods, tokens
 from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain.access import require
 from stridegraph.domain.accounts import owns_address
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.errors import DomainError, ErrorCode
-from stridegraph.domain.profile import require_writer
-from stridegraph.domain.scopes import USERS_READ
+from stridegraph.domain.scopes import PROFILE_WRITE, USERS_READ
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -240,7 +240,7 @@ async def _registering_user(
     authentication rule (whoever adds a passkey can sign in as the owner from then on)."""
     if token is not None:
         return await _link_user(unit, token=token, use=False)
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     await reauth.require_recent_auth(
         unit,
         viewer=me,
@@ -318,7 +318,7 @@ async def finish_registration(
     user = (
         await _link_user(unit, token=token, use=True)
         if token is not None
-        else require_writer(viewer).user
+        else require(viewer, scope=PROFILE_WRITE).user
     )
     cleaned = _clean_name(name)
     parsed = _parse_registration(credential)
@@ -564,7 +564,7 @@ async def _own_passkey(unit: Unit, viewer: Viewer, passkey_id: int | None) -> Pa
 async def rename_passkey(
     unit: Unit, *, viewer: Viewer | None, passkey_id: int | None, name: str
 ) -> Passkey:
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     if not name.strip():
         raise DomainError.of(ErrorCode.REQUIRED, "Give the passkey a name.", "name")
     cleaned = _clean_name(name)
@@ -585,7 +585,7 @@ async def delete_passkey(
 ) -> Passkey:
     """Remove one of the viewer's passkeys, under the recent-authentication rule, unless it
     is their last way to sign in (LAST_SIGN_IN_METHOD)."""
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     row = await _own_passkey(unit, me, passkey_id)
     await reauth.require_recent_auth(
         unit,

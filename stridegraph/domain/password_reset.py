@@ -21,7 +21,7 @@ from stridegraph.db.models import User
 from stridegraph.domain import credentials, notices, ratelimit
 from stridegraph.domain import one_time_tokens as ott
 from stridegraph.domain import security_events as events
-from stridegraph.domain.accounts import check_password, owns_address
+from stridegraph.domain.accounts import owns_address, set_password
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.security_events import EventType
 from stridegraph.domain.signup import RESEND_COOLDOWN, check_address, require_mail
@@ -70,13 +70,11 @@ async def _same_work_as_issuing(unit: Unit) -> None:
     await token_rows.delete_spent(unit.session, user_id=NOBODY, now=now)
 
 
-async def send_password_reset_email(
-    unit: Unit, *, viewer: Viewer | None, user_id: int | None
-) -> User:
+async def send_password_reset_email(unit: Unit, *, viewer: Viewer | None, user_id: int) -> User:
     """An administrator mails a user a reset link (no cool-down: an admin asks on purpose)."""
     require_admin(viewer)
     require_mail(unit)
-    user = await user_rows.get_by_id(unit.session, user_id) if user_id is not None else None
+    user = await user_rows.get_by_id(unit.session, user_id)
     if user is None:
         raise not_found()
     await _mail_link(unit, user)
@@ -97,19 +95,7 @@ async def reset_password(unit: Unit, *, token: str, new_password: str) -> User:
     user = await user_rows.get_by_id(unit.session, row.user_id)
     if user is None or not user.active or not owns_address(user, row.new_email):
         raise ott.invalid_token()
-    await check_password(
-        unit,
-        new_password,
-        access_type=user.access_type,
-        username=user.username,
-        email=user.email,
-        field="new_password",
-    )
-    now = unit.now()
-    user.password_hash = await unit.services.passwords.hash(new_password)
-    user.password_changed_at = now
-    user.updated_at = now
-    await unit.session.flush()
+    await set_password(unit, user=user, password=new_password, field="new_password")
     await ott.invalidate(
         unit, user_id=user.id, purposes=(TokenPurpose.PASSWORD_RESET, TokenPurpose.EMAIL_CHANGE)
     )

@@ -23,20 +23,28 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from argon2 import PasswordHasher, Type
+import bcrypt
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from stridegraph.config import Settings
 from stridegraph.db.enums import AccessType, PasswordPolicy
 from stridegraph.domain.errors import Collector, ErrorCode
 
-if TYPE_CHECKING:
-    from stridegraph.db.models import User
-    from stridegraph.domain.unit import Services
-
 MAX_PASSWORD_LENGTH = 1024
+#: bcrypt as FitTrackee (flask-bcrypt) and pwdlib's BcryptHasher (Endurain) store it.
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+#: bcrypt reads at most this many bytes of a password; the hashers that made the imported
+#: hashes cut longer ones silently, so checking one must cut it the same way.
+BCRYPT_MAX_BYTES = 72
+#: Bounds on an imported hash's cost: checking it is work any anonymous login can trigger,
+#: so a hash no tracker would make (minutes of CPU, gigabytes of memory) is refused at import.
+MAX_IMPORTED_BCRYPT_COST = 16
+MAX_IMPORTED_ARGON2_MEMORY_KIB = 1024 * 1024
+MAX_IMPORTED_ARGON2_TIME_COST = 20
+MAX_IMPORTED_ARGON2_PARALLELISM = 64
 T = TypeVar("T")
 
 
@@ -126,6 +134,8 @@ class PasswordService:
         return await self._run(urgent, self._hasher.hash, password)
 
     def _verify_sync(self, password_hash: str | None, password: str) -> bool:
+        if password_hash is not None and BCRYPT_HASH.fullmatch(password_hash):
+            return _bcrypt_matches(password_hash, password)
         try:
             return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
                 password_hash
@@ -154,6 +164,9 @@ class PasswordService:
             return admitted, matches
 
     def needs_rehash(self, password_hash: str) -> bool:
+        """True for anything but an argon2id hash with the current parameters (older
+        parameters, other argon2 variants, imported bcrypt), so the next successful sign-in
+        stores a current hash."""
         try:
             return self._hasher.check_needs_rehash(password_hash)
         except InvalidHashError:
@@ -161,6 +174,33 @@ class PasswordService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _bcrypt_matches(password_hash: str, password: str) -> bool:
+    try:
+        return bcrypt.checkpw(
+            password.encode("utf-8")[:BCRYPT_MAX_BYTES], password_hash.encode("ascii")
+        )
+    except ValueError:  # a malformed salt or cost
+        return False
+
+
+def importable_hash(password_hash: str) -> bool:
+    """Whether a password hash brought from another tracker can be checked here: argon2
+    (any variant and parameters, as argon2-cffi and pwdlib write them) or bcrypt
+    (``$2a$``/``$2b$``/``$2y$``, as flask-bcrypt and pwdlib write them). Such a hash is
+    replaced by a current argon2id one at the account's next sign-in (``needs_rehash``)."""
+    if BCRYPT_HASH.fullmatch(password_hash):
+        return 4 <= int(password_hash[4:6]) <= MAX_IMPORTED_BCRYPT_COST
+    try:
+        found = extract_parameters(password_hash)
+    except InvalidHashError:
+        return False
+    return (
+        found.memory_cost <= MAX_IMPORTED_ARGON2_MEMORY_KIB
+        and found.time_cost <= MAX_IMPORTED_ARGON2_TIME_COST
+        and found.parallelism <= MAX_IMPORTED_ARGON2_PARALLELISM
+    )
 
 
 def check_password_policy(
@@ -204,15 +244,3 @@ def check_password_policy(
             field,
         )
     errors.raise_if_any()
-
-
-async def verify_and_upgrade(services: Services, user: User, password: str) -> bool:
-    """Check ``user``'s password; when it matches but was hashed with older argon2
-    parameters, store a fresh hash (argon2 only lets us do this while we hold the password).
-    The caller's transaction persists the new hash."""
-    passwords = services.passwords
-    if not await passwords.verify(user.password_hash, password):
-        return False
-    if user.password_hash and passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password, urgent=True)
-    return True

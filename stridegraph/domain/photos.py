@@ -44,13 +44,16 @@ from PIL import Image, ImageCms, ImageOps
 
 from stridegraph.config import Settings
 from stridegraph.db import photos as photo_rows
+from stridegraph.db import users as user_rows
 from stridegraph.db.models import User
 from stridegraph.domain import security_events as events
 from stridegraph.domain import users as users_domain
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Services, Unit
+from stridegraph.domain.validation import MAX_TEXT, USERNAME_RE
 from stridegraph.domain.viewer import Viewer
 
 log = logging.getLogger("stridegraph.photos")
@@ -344,12 +347,6 @@ async def read_upload(file: UploadSource | None, *, limit: int) -> bytes:
     return data
 
 
-def _signed_in(viewer: Viewer | None) -> Viewer:
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    return viewer
-
-
 async def _locked_user(unit: Unit, user_id: int) -> User:
     user = await photo_rows.lock_user(unit.session, user_id)
     if user is None:
@@ -359,7 +356,7 @@ async def _locked_user(unit: Unit, user_id: int) -> User:
 
 async def upload_my_photo(unit: Unit, *, viewer: Viewer | None, file: UploadSource | None) -> User:
     """Replace the viewer's photo with the processed upload (the seed's save_user_image_file)."""
-    viewer = _signed_in(viewer)
+    viewer = require(viewer)
     settings = unit.settings
     data = await read_upload(file, limit=settings.max_upload_bytes)
     photo = await process_upload(settings, data)
@@ -381,15 +378,12 @@ async def _clear_photo(unit: Unit, user_id: int) -> User:
 
 async def delete_my_photo(unit: Unit, *, viewer: Viewer | None) -> User:
     """Remove the viewer's photo; without one it is a no-op (idempotent)."""
-    return await _clear_photo(unit, _signed_in(viewer).user_id)
+    return await _clear_photo(unit, require(viewer).user_id)
 
 
-async def delete_user_photo(unit: Unit, *, viewer: Viewer | None, user_id: int | None) -> User:
+async def delete_user_photo(unit: Unit, *, viewer: Viewer | None, user_id: int) -> User:
     """An administrator removes a user's photo (e.g. an offensive one)."""
-    if not _signed_in(viewer).is_admin:
-        raise Forbidden("This needs an administrator.")
-    if user_id is None:
-        raise DomainError.of(ErrorCode.NOT_FOUND, "No such user.", "id")
+    require(viewer, admin=True)
     user = await _clear_photo(unit, user_id)
     await events.record(unit, type=EventType.ADMIN_PHOTO_DELETED, subject_id=user.id, viewer=viewer)
     return user
@@ -401,11 +395,21 @@ def _may_read_users(viewer: Viewer, user_id: int) -> bool:
 
 
 async def photo_for_viewer(
-    unit: Unit, *, viewer: Viewer | None, user_id: int
+    unit: Unit, *, viewer: Viewer | None, user_id: int | None = None, username: str | None = None
 ) -> StoredPhoto | None:
     """The photo ``viewer`` may fetch, with the visibility of ``user(id:)``: anonymous only
     with public profiles, signed in with ``users:read`` (your own photo also with
-    ``profile:read``); non-admins never see inactive or unapproved users. None otherwise."""
+    ``profile:read``); non-admins never see inactive or unapproved users. None otherwise.
+
+    The user is named by ``user_id`` or by ``username`` (case-insensitive, as
+    ``userByUsername``); a name that cannot be a username is None without a query."""
+    if user_id is None:
+        if username is None or len(username) > MAX_TEXT or not USERNAME_RE.fullmatch(username):
+            return None
+        named = await user_rows.get_by_username(unit.session, username)
+        if named is None:
+            return None
+        user_id = named.id
     if viewer is not None and not _may_read_users(viewer, user_id):
         return None
     user = (await users_domain.visible_by_ids(unit, viewer=viewer, ids=[user_id])).get(user_id)

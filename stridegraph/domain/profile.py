@@ -15,8 +15,9 @@ from stridegraph.db.enums import AccessType
 from stridegraph.db.models import HIDE_FLAGS, PrivacySettings, User
 from stridegraph.domain import accounts, export, photos, reauth
 from stridegraph.domain import security_events as events
+from stridegraph.domain.access import require
 from stridegraph.domain.admin import ensure_admin_remains
-from stridegraph.domain.errors import Collector, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.errors import Collector, ErrorCode, Unauthenticated
 from stridegraph.domain.scopes import PROFILE_WRITE
 from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
@@ -29,18 +30,9 @@ SELF_FIELDS = tuple(f for f in PROFILE_FIELDS if f != "email")
 PRIVACY_FIELDS = ("default_activity_visibility", *HIDE_FLAGS)
 
 
-def require_writer(viewer: Viewer | None) -> Viewer:
-    """Profile mutations need a signed-in viewer holding ``profile:write``."""
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    if not viewer.has(PROFILE_WRITE):
-        raise Forbidden(f"This needs the {PROFILE_WRITE} scope.")
-    return viewer
-
-
 async def update_me(unit: Unit, *, viewer: Viewer | None, changes: Mapping[str, Any]) -> User:
     """Change the viewer's own profile fields (those present in ``changes``)."""
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     wanted = {k: v for k, v in changes.items() if k in SELF_FIELDS}
     saved = await accounts.save_profile(unit, user=me.user, changes=wanted)
     await events.record(
@@ -57,7 +49,7 @@ async def update_privacy_settings(
     unit: Unit, *, viewer: Viewer | None, changes: Mapping[str, Any]
 ) -> PrivacySettings:
     """Change the viewer's privacy settings; every field is optional, none may be null."""
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     wanted = {k: v for k, v in changes.items() if k in PRIVACY_FIELDS}
     errors = Collector()
     for key, value in wanted.items():
@@ -94,7 +86,7 @@ async def delete_me(
     the login rate limit).
 
     The last active admin cannot leave (LAST_ADMIN); the photo file goes after commit."""
-    me = require_writer(viewer)
+    me = require(viewer, scope=PROFILE_WRITE)
     await reauth.require_recent_auth(
         unit,
         viewer=me,

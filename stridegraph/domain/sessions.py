@@ -192,12 +192,10 @@ async def list_sessions(unit: Unit, *, viewer: Viewer) -> list[Session]:
     return await session_rows.list_live_for_user(unit.session, viewer.user_id, unit.now())
 
 
-async def revoke_session(unit: Unit, *, viewer: Viewer, session_id: int | None) -> Session:
+async def revoke_session(unit: Unit, *, viewer: Viewer, session_id: int) -> Session:
     """Revoke one of the viewer's own sessions (the current one too: that is a logout).
     Another user's session, an unknown id or an already revoked one is NOT_FOUND."""
-    if session_id is None or not await session_rows.revoke(
-        unit.session, session_id, unit.now(), user_id=viewer.user_id
-    ):
+    if not await session_rows.revoke(unit.session, session_id, unit.now(), user_id=viewer.user_id):
         raise DomainError.of(ErrorCode.NOT_FOUND, "No such session.", "id")
     row = await session_rows.get(unit.session, session_id)
     assert row is not None

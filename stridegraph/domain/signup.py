@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import Language, TokenPurpose
@@ -105,14 +107,18 @@ async def sign_up(
     name: str,
     password: str | None,
     preferred_language: Language | None = None,
+    profile: Mapping[str, Any] | None = None,
     client_address: str = "unknown",
 ) -> SignUpStatus:
     """Create an account per the server settings; SIGNUP_DISABLED when sign-up is off,
     TOO_MANY_ATTEMPTS beyond ``SIGNUP_MAX_PER_ADDRESS`` sign-ups from one client address.
 
-    Without a password (only where ``PASSWORDLESS_SIGNUP`` allows it, and mail works) the
-    account's first credential comes from a mailed set-password link, which can register a
-    passkey (``startPasskeyRegistration(token:)``) or set a password."""
+    ``profile`` holds the other profile fields the client gave (the seed's sign-up takes
+    them all), checked by the same rules as ``updateMe``; ``preferred_language`` left out
+    or null means the server's default. Without a password (only where
+    ``PASSWORDLESS_SIGNUP`` allows it, and mail works) the account's first credential comes
+    from a mailed set-password link, which can register a passkey
+    (``startPasskeyRegistration(token:)``) or set a password."""
     settings = await get_settings(unit)
     if not settings.signup_enabled:
         raise DomainError.of(ErrorCode.SIGNUP_DISABLED, "Sign-up is disabled on this server.")
@@ -143,7 +149,10 @@ async def sign_up(
         active=True,
         email_verified=False,
         pending_admin_approval=approve,
-        profile={"preferred_language": preferred_language} if preferred_language else {},
+        profile={
+            **{k: v for k, v in (profile or {}).items() if k != "preferred_language"},
+            **({"preferred_language": preferred_language} if preferred_language else {}),
+        },
     )
     try:
         user = await create_account(unit, account=account)

@@ -29,6 +29,7 @@ from stridegraph.db import settings as settings_rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
+from stridegraph.domain.access import require
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from stridegraph.domain.keys import MAX_ROW_ID
 from stridegraph.domain.paging import DEFAULT_FIRST, check_bounds
@@ -37,27 +38,7 @@ from stridegraph.domain.text import has_forbidden_character
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.validation import MAX_TEXT
 from stridegraph.domain.viewer import Viewer
-
-
-def is_listed(user: User) -> bool:
-    """Non-admins never see inactive or unapproved users."""
-    return user.active and not user.pending_admin_approval
-
-
-def can_see(viewer: Viewer | None, user: User, *, public_profiles: bool) -> bool:
-    """Whether ``viewer`` may see ``user`` at all (private fields are a separate rule)."""
-    if viewer is not None and (viewer.is_admin or viewer.user_id == user.id):
-        return True
-    if viewer is None and not public_profiles:
-        return False
-    return is_listed(user)
-
-
-async def anonymous_allowed(unit: Unit, viewer: Viewer | None) -> bool:
-    """Anonymous reads need the ``publicProfiles`` setting (the seed's public_check)."""
-    if viewer is not None:
-        return True
-    return (await settings_rows.get(unit.session)).public_profiles
+from stridegraph.domain.visibility import may_see
 
 
 async def visible_by_ids(
@@ -66,15 +47,14 @@ async def visible_by_ids(
     """The users among ``ids`` the viewer may see, keyed by id (others are simply absent).
 
     Never raises: for callers that answer "not found" rather than refusing (e.g. photos)."""
-    public = (await settings_rows.get(unit.session)).public_profiles if viewer is None else True
+    if viewer is None and not (await settings_rows.get(unit.session)).public_profiles:
+        return {}
     found = await user_rows.get_many(unit.session, ids)
-    return {i: u for i, u in found.items() if can_see(viewer, u, public_profiles=public)}
+    return {i: u for i, u in found.items() if may_see(viewer, u)}
 
 
 async def get_me(unit: Unit, *, viewer: Viewer | None) -> User:
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    return viewer.user
+    return require(viewer).user
 
 
 # --------------------------------------------------------------------------- reading others
@@ -94,19 +74,15 @@ async def require_reader(unit: Unit, viewer: Viewer | None) -> bool:
     return viewer.is_admin
 
 
-def _visible(viewer: Viewer | None, user: User | None, as_admin: bool) -> User | None:
-    if user is None:
-        return None
-    if as_admin or (viewer is not None and viewer.user_id == user.id) or is_listed(user):
-        return user
-    return None
+def _visible(viewer: Viewer | None, user: User | None) -> User | None:
+    return user if user is not None and may_see(viewer, user) else None
 
 
 async def users_by_ids(unit: Unit, *, viewer: Viewer | None, ids: Sequence[int]) -> dict[int, User]:
     """``user(id:)``, ``node`` and ``_entities``: the visible users among ``ids``."""
-    as_admin = await require_reader(unit, viewer)
+    await require_reader(unit, viewer)
     found = await user_rows.get_many(unit.session, ids) if ids else {}
-    return {i: u for i, u in found.items() if _visible(viewer, u, as_admin)}
+    return {i: u for i, u in found.items() if may_see(viewer, u)}
 
 
 def _check_lookup(value: str, field: str) -> None:
@@ -118,9 +94,9 @@ def _check_lookup(value: str, field: str) -> None:
 
 
 async def user_by_username(unit: Unit, *, viewer: Viewer | None, username: str) -> User | None:
-    as_admin = await require_reader(unit, viewer)
+    await require_reader(unit, viewer)
     _check_lookup(username, "username")
-    return _visible(viewer, await user_rows.get_by_username(unit.session, username), as_admin)
+    return _visible(viewer, await user_rows.get_by_username(unit.session, username))
 
 
 async def user_by_email(unit: Unit, *, viewer: Viewer | None, email: str) -> User | None:

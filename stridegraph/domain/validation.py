@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from stridegraph.domain.errors import Collector, ErrorCode
+from stridegraph.domain.profile_fields import PROFILE
 
 #: The seed's rule: letters, digits and dots (ASCII, so ``lower()`` folds them alike on
 #: both databases), and not dots alone (``.`` and ``..`` read as paths).
@@ -94,36 +96,12 @@ def check_birthdate(
 # --------------------------------------------------------------------------- profile changes
 
 #: Profile fields a user (``updateMe``) or an admin (``updateUser``, ``createUser``) may set.
-PROFILE_FIELDS: tuple[str, ...] = (
-    "name",
-    "username",
-    "email",
-    "city",
-    "birthdate",
-    "preferred_language",
-    "gender",
-    "units",
-    "height",
-    "max_heart_rate",
-    "first_day_of_week",
-    "currency",
-)
+PROFILE_FIELDS: tuple[str, ...] = tuple(f.name for f in PROFILE)
 #: Fields that may not be null: giving null is REQUIRED, leaving them out keeps them.
 NOT_NULL = frozenset(
-    {
-        "name",
-        "username",
-        "email",
-        "preferred_language",
-        "gender",
-        "units",
-        "first_day_of_week",
-        "currency",
-        "access_type",
-        "active",
-    }
+    {f.name for f in PROFILE if not f.nullable} | {"access_type", "active", "email_verified"}
 )
-TEXT_FIELDS = ("name", "username", "email", "city")
+TEXT_FIELDS = tuple(f.name for f in PROFILE if f.text)
 
 
 def normalise_profile(changes: dict[str, Any]) -> dict[str, Any]:
@@ -142,15 +120,16 @@ def check_profile(errors: Collector, changes: dict[str, Any], today: dt.date) ->
     for key, value in changes.items():
         if value is None and key in NOT_NULL:
             errors.add(ErrorCode.REQUIRED, f"{key} cannot be null.", key)
-    checks = {
+    checks: dict[str, Callable[[Any], None]] = {
         "name": lambda v: check_name(errors, v),
         "username": lambda v: check_username(errors, v),
         "email": lambda v: check_email(errors, v),
         "city": lambda v: check_city(errors, v),
         "birthdate": lambda v: check_birthdate(errors, v, today),
-        "height": lambda v: check_range(errors, "height", v, 1, 300),
-        "max_heart_rate": lambda v: check_range(errors, "max_heart_rate", v, 30, 250),
     }
     for key, check in checks.items():
         if changes.get(key) is not None:
             check(changes[key])
+    for declared in PROFILE:  # the numbers' bounds come from the declaration
+        if declared.bounds is not None and changes.get(declared.name) is not None:
+            check_range(errors, declared.name, changes[declared.name], *declared.bounds)

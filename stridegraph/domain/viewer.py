@@ -22,7 +22,7 @@ from stridegraph.db import sessions as session_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import User
 from stridegraph.domain import tokens
-from stridegraph.domain.errors import Unauthenticated
+from stridegraph.domain.errors import TOKEN_EXPIRED, TOKEN_INVALID, Unauthenticated
 from stridegraph.domain.scopes import scopes_for
 from stridegraph.domain.unit import Unit
 
@@ -58,7 +58,8 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
     (and, at most once a minute per credential, a note of its use for the usage recorder).
 
     Raises :class:`Unauthenticated` for anything that is not a live token of an active
-    account: a bad token is an error, never a silent fall-back to anonymous.
+    account: a bad token is an error, never a silent fall-back to anonymous. Its ``reason``
+    tells a client whether refreshing can help (``TOKEN_EXPIRED``) or not (``TOKEN_INVALID``).
 
     Called directly, not through :meth:`Unit.run`: on PostgreSQL the lookup runs on a pooled
     connection of its own (``db/fast_read.py``), and only elsewhere takes the unit's session,
@@ -94,7 +95,24 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
                 allowed = scopes_for(user.access_type)
                 granted = frozenset(api_token.scopes.split()) & allowed
                 return Viewer(user=user, scopes=granted, api_token_id=api_token.id)
-    raise Unauthenticated("The token is invalid, expired or revoked.")
+    raise Unauthenticated(INVALID_TOKEN_MESSAGE, reason=await _failure_reason(unit, token, now))
+
+
+INVALID_TOKEN_MESSAGE = "The token is invalid, expired or revoked."
+
+
+async def _failure_reason(unit: Unit, token: str, now: dt.datetime) -> str:
+    """TOKEN_EXPIRED for a token whose only fault is its age and which the client can
+    replace without the user (refresh the session; for an API token, make a new one);
+    TOKEN_INVALID for anything else. One indexed read, only on this failure path."""
+    digest = tokens.digest(unit.settings.secret_key, token)
+    if tokens.looks_like(token, tokens.ACCESS):
+        expired = await unit.with_session(session_rows.access_token_expired, digest, now)
+    elif tokens.looks_like(token, tokens.PERSONAL):
+        expired = await unit.with_session(api_token_rows.token_expired, digest, now)
+    else:
+        expired = False
+    return TOKEN_EXPIRED if expired else TOKEN_INVALID
 
 
 def _stale(last_used_at: dt.datetime | None, now: dt.datetime) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,9 +23,9 @@ class Context:
     client_address: str
     viewer: Viewer | None = None
     auth_failure: str | None = None  # "UNAUTHENTICATED" or "SERVICE_UNAVAILABLE"
+    auth_reason: str | None = None  # with UNAUTHENTICATED: TOKEN_EXPIRED or TOKEN_INVALID
     bearer: str | None = None  # the token ``viewer`` came from, to re-read it per mutation
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
-    extra: dict[str, Any] = field(default_factory=dict)
     mutations_begun: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -55,15 +54,15 @@ class Context:
         if self.mutations_begun == 1:
             return
         await self.unit.close()
-        self._use(Unit(services=self.services, session=self.services.sessions()))
+        self._use(Unit(services=self.services))
         if self.bearer is None:
             return
         try:
             self.viewer = await resolve_bearer(self.unit, token=self.bearer)
             await self.unit.release()
-        except Unauthenticated:
+        except Unauthenticated as exc:
             self.viewer = None
-            raise unauthenticated("The token is invalid, expired or revoked.") from None
+            raise unauthenticated(str(exc), exc.reason) from None
 
     async def close(self) -> None:
         """End the request's unit of work (never raises; see :meth:`Unit.close`)."""

@@ -1,8 +1,15 @@
-"""The mutation error model: domain problems become ``UserError`` payload data."""
+"""The mutation error model: domain problems become ``UserError`` payload data.
+
+One pattern for every mutation: its payload extends :class:`Payload` (which holds
+``errors``), and its resolver calls :func:`run_mutation` once, with the payload class as the
+error mapping and any global id argument as a :class:`GlobalId`. Queries call
+:func:`run_query`. Both decode ids with :func:`decode_id`, so a malformed id means the same
+everywhere (see there)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import strawberry
@@ -10,6 +17,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Problem, Unauthenticated
+from stridegraph.graph.ids import parse_global_id
 from stridegraph.graph.permissions import forbidden, unauthenticated
 
 UserErrorCode = strawberry.enum(
@@ -25,6 +33,49 @@ class UserError:
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="For TOO_MANY_ATTEMPTS: seconds until a new try is counted."
     )
+
+
+@strawberry.type(description="What every mutation answers besides its result.")
+class Payload:
+    """The base of every mutation payload: ``errors`` declared once."""
+
+    errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Why the mutation refused, one entry per problem; empty when it "
+        "succeeded. When it is not empty, nothing was changed.",
+    )
+
+
+def decode_id(value: str, type_name: str, field: str = "id") -> int:
+    """The row id inside a global id of ``type_name``.
+
+    The one behaviour for a malformed id (not the canonical global id of that type, see
+    ``graph.ids``): it is INVALID on its argument, never a silent "not found". In a mutation
+    that is a payload error ``{field: "id", code: INVALID}`` (through :func:`run_mutation`);
+    in a query a top-level ``BAD_USER_INPUT`` naming the argument (through
+    :func:`run_query`). A well-formed id of nothing is the operation's own answer
+    (NOT_FOUND, or null)."""
+    row_id = parse_global_id(value, type_name)
+    if row_id is None:
+        raise DomainError.of(ErrorCode.INVALID, f"{camel(field)} is not a {type_name} id.", field)
+    return row_id
+
+
+@dataclass(frozen=True)
+class GlobalId:
+    """A global id argument handed to :func:`run_mutation` / :func:`run_query`, decoded by
+    :func:`decode_id` inside it, so a malformed one is mapped like any domain problem."""
+
+    value: str
+    type_name: str
+    field: str = "id"
+
+    def decode(self) -> int:
+        return decode_id(self.value, self.type_name, self.field)
+
+
+def _decoded(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.decode() if isinstance(v, GlobalId) else v for k, v in kwargs.items()}
 
 
 def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
@@ -62,32 +113,49 @@ async def run_mutation(
     info: Info,
     fn: Callable[..., Awaitable[T]],
     on_success: Callable[[T], Any],
-    on_error: Callable[[list[UserError]], Any],
+    on_error: type[Payload] | Callable[[list[UserError]], Any],
     /,
     **kwargs: Any,
 ) -> Any:
     """Run one domain function as the request's transaction and map the outcome.
 
-    Domain errors roll back and become ``errors`` in the payload; Unauthenticated/Forbidden
-    become top-level errors; anything else propagates (and is masked by the schema).
+    Domain errors (and a malformed :class:`GlobalId` argument, before anything runs) roll
+    back and become ``errors`` in the payload: ``on_error`` is the payload class (or a
+    function of the errors); Unauthenticated/Forbidden become top-level errors; anything else
+    propagates (and is masked by the schema).
     """
     unit = info.context.unit
     try:
-        result = await unit.transaction(fn, **kwargs)
+        result = await unit.transaction(fn, **_decoded(kwargs))
     except DomainError as exc:
-        return on_error(to_user_errors(exc.problems))
+        errors = to_user_errors(exc.problems)
+        mapper: Any = on_error
+        if isinstance(mapper, type) and issubclass(mapper, Payload):
+            return mapper(errors=errors)
+        return mapper(errors)
     except Unauthenticated as exc:
-        raise unauthenticated(str(exc)) from None
+        raise unauthenticated(str(exc), exc.reason) from None
     except Forbidden as exc:
         raise forbidden(str(exc)) from None
     return on_success(result)
 
 
+def query_error(exc: DomainError) -> GraphQLError:
+    """A query's input problem as the top-level BAD_USER_INPUT error naming the argument
+    (queries have no payload to hold it)."""
+    problem = exc.problems[0]
+    return bad_user_input(problem.message, camel(problem.field), problem.code.value)
+
+
 async def run_query(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
-    """Run one read-only domain function under the request lock, mapping auth errors."""
+    """Run one read-only domain function under the request lock, mapping auth errors; its
+    input problems (a malformed :class:`GlobalId`, a page size, a cursor) become one
+    top-level BAD_USER_INPUT error naming the argument."""
     try:
-        return await info.context.unit.run(fn, **kwargs)
+        return await info.context.unit.run(fn, **_decoded(kwargs))
+    except DomainError as exc:
+        raise query_error(exc) from None
     except Unauthenticated as exc:
-        raise unauthenticated(str(exc)) from None
+        raise unauthenticated(str(exc), exc.reason) from None
     except Forbidden as exc:
         raise forbidden(str(exc)) from None

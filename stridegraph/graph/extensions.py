@@ -24,7 +24,8 @@ KNOWN_CODES = frozenset(
 )
 
 
-def _database_down(exc: BaseException | None) -> bool:
+def database_down(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says the database could not be asked."""
     while exc is not None:
         if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
             return True
@@ -65,7 +66,7 @@ def only_credential_exchange(document: DocumentNode, operation_name: str | None)
     )
 
 
-def auth_refusal(failure: str) -> ExecutionResult:
+def auth_refusal(failure: str, reason: str | None = None) -> ExecutionResult:
     """The whole operation refused for the request's credential problem: a bad bearer
     token is UNAUTHENTICATED (never a silent downgrade to anonymous); a database that could
     not be asked is SERVICE_UNAVAILABLE."""
@@ -74,7 +75,10 @@ def auth_refusal(failure: str) -> ExecutionResult:
         if failure == "UNAUTHENTICATED"
         else "The service is temporarily unavailable."
     )
-    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": failure})])
+    extensions = {"code": failure}
+    if reason is not None:  # TOKEN_EXPIRED (refresh) or TOKEN_INVALID (sign in again)
+        extensions["reason"] = reason
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
 def mask_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
@@ -92,7 +96,7 @@ def mask_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
             return GraphQLError(
                 error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"}
             )
-    if _database_down(original):
+    if database_down(original):
         log.warning("database unavailable", extra={"request_id": request_id})
         return GraphQLError(
             "The service is temporarily unavailable.",

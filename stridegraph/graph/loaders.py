@@ -19,7 +19,6 @@ from stridegraph.graph.permissions import forbidden, unauthenticated
 class Loaders:
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
-        self.user_by_id: DataLoader[int, User | None] = DataLoader(self._users)
         self.privacy_by_user: DataLoader[int, PrivacySettings | None] = DataLoader(self._privacy)
         self.integrations_by_user: DataLoader[int, Integrations | None] = DataLoader(
             self._integrations
@@ -36,17 +35,13 @@ class Loaders:
                 try:
                     found = await self.unit.run(users_domain.users_by_ids, viewer=viewer, ids=ids)
                 except Unauthenticated as exc:
-                    raise unauthenticated(str(exc)) from None
+                    raise unauthenticated(str(exc), exc.reason) from None
                 except Forbidden as exc:
                     raise forbidden(str(exc)) from None
                 return [found.get(i) for i in ids]
 
             self._visible_users = DataLoader(load)
         return self._visible_users
-
-    async def _users(self, ids: Sequence[int]) -> list[User | None]:
-        found = await self.unit.with_session(user_rows.get_many, ids)
-        return [found.get(i) for i in ids]
 
     async def _privacy(self, ids: Sequence[int]) -> list[PrivacySettings | None]:
         found = await self.unit.with_session(user_rows.privacy_for, ids)
@@ -59,7 +54,3 @@ class Loaders:
     async def _external_auth_counts(self, ids: Sequence[int]) -> list[int]:
         found = await self.unit.with_session(user_rows.external_auth_counts, ids)
         return [found.get(i, 0) for i in ids]
-
-    def prime_users(self, users: Sequence[User]) -> None:
-        for user in users:
-            self.user_by_id.prime(user.id, user)

@@ -215,7 +215,9 @@ def request_extension(
             if failure == "UNAUTHENTICATED" and facts is not None and facts.credential_only:
                 failure = None
             if failure is not None:
-                context.result = auth_refusal(failure)
+                context.result = auth_refusal(
+                    failure, getattr(request_context, "auth_reason", None)
+                )
             if context.result is None and facts is not None and facts.bounds is not None:
                 variables = context.variables if isinstance(context.variables, Mapping) else None
                 error = facts.bounds.problem(variables)

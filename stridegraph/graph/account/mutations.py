@@ -19,9 +19,17 @@ from stridegraph.graph.account.types import (
     SignUpPayload,
     VerifyEmailPayload,
 )
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.arguments import (
+    CurrentPassword,
+    Email,
+    MailedToken,
+    NewPassword,
+    OptionalCode,
+    UserId,
+)
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
-from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
 from stridegraph.graph.users.types import UserMe
 
 
@@ -37,12 +45,13 @@ class AccountMutations:
             info,
             signup.sign_up,
             lambda status: SignUpPayload(status=status),
-            lambda errors: SignUpPayload(errors=errors),
+            SignUpPayload,
             username=input.username,
             email=input.email,
             name=input.name,
             password=input.password,
             preferred_language=input.preferred_language,
+            profile=given(input, PROFILE_EXTRAS),
             client_address=info.context.client_address,
         )
 
@@ -50,12 +59,12 @@ class AccountMutations:
         description="Confirm an address with the token from the sign-up mail (single use, "
         "24 hours). INVALID_TOKEN otherwise."
     )
-    async def verify_email(self, info: Info, token: str) -> VerifyEmailPayload:
+    async def verify_email(self, info: Info, token: MailedToken) -> VerifyEmailPayload:
         return await run_mutation(
             info,
             signup.verify_email,
             lambda status: VerifyEmailPayload(status=status),
-            lambda errors: VerifyEmailPayload(errors=errors),
+            VerifyEmailPayload,
             token=token,
         )
 
@@ -64,13 +73,13 @@ class AccountMutations:
         "account. The same answer for every address; MAIL_DISABLED without mail."
     )
     async def resend_verification_email(
-        self, info: Info, email: str
+        self, info: Info, email: Email
     ) -> ResendVerificationEmailPayload:
         return await run_mutation(
             info,
             signup.resend_verification_email,
             lambda _: ResendVerificationEmailPayload(),
-            lambda errors: ResendVerificationEmailPayload(errors=errors),
+            ResendVerificationEmailPayload,
             email=email,
         )
 
@@ -78,12 +87,12 @@ class AccountMutations:
         description="Mail a password-reset link if this address has an active account. The "
         "same answer, in comparable time, for every address; MAIL_DISABLED without mail."
     )
-    async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:
+    async def request_password_reset(self, info: Info, email: Email) -> RequestPasswordResetPayload:
         return await run_mutation(
             info,
             password_reset.request_password_reset,
             lambda _: RequestPasswordResetPayload(),
-            lambda errors: RequestPasswordResetPayload(errors=errors),
+            RequestPasswordResetPayload,
             email=email,
             client_address=info.context.client_address,
         )
@@ -93,13 +102,13 @@ class AccountMutations:
         "(single use; 1 hour, 72 for a set-password link). Ends every session of the user."
     )
     async def reset_password(
-        self, info: Info, token: str, new_password: str
+        self, info: Info, token: MailedToken, new_password: NewPassword
     ) -> ResetPasswordPayload:
         return await run_mutation(
             info,
             password_reset.reset_password,
             lambda _: ResetPasswordPayload(),
-            lambda errors: ResetPasswordPayload(errors=errors),
+            ResetPasswordPayload,
             token=token,
             new_password=new_password,
         )
@@ -109,15 +118,15 @@ class AccountMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def send_password_reset_email(
-        self, info: Info, id: strawberry.ID
+        self, info: Info, id: UserId
     ) -> SendPasswordResetEmailPayload:
         return await run_mutation(
             info,
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
-            lambda errors: SendPasswordResetEmailPayload(errors=errors),
+            SendPasswordResetEmailPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)),
+            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -127,13 +136,17 @@ class AccountMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def request_email_change(
-        self, info: Info, new_email: str, current_password: str, code: str | None = None
+        self,
+        info: Info,
+        new_email: Email,
+        current_password: CurrentPassword,
+        code: OptionalCode = None,
     ) -> RequestEmailChangePayload:
         return await run_mutation(
             info,
             email_change.request_email_change,
             lambda _: RequestEmailChangePayload(),
-            lambda errors: RequestEmailChangePayload(errors=errors),
+            RequestEmailChangePayload,
             viewer=info.context.viewer,
             new_email=new_email,
             current_password=current_password,
@@ -147,13 +160,14 @@ class AccountMutations:
         "address is told of the change.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def confirm_email_change(self, info: Info, token: str) -> ConfirmEmailChangePayload:
-        public_url = info.context.services.settings.public_url
+    async def confirm_email_change(
+        self, info: Info, token: MailedToken
+    ) -> ConfirmEmailChangePayload:
         return await run_mutation(
             info,
             email_change.confirm_email_change,
-            lambda user: ConfirmEmailChangePayload(user=UserMe.from_row(user, public_url)),
-            lambda errors: ConfirmEmailChangePayload(errors=errors),
+            lambda user: ConfirmEmailChangePayload(user=UserMe.of(user, info.context)),
+            ConfirmEmailChangePayload,
             viewer=info.context.viewer,
             token=token,
         )

@@ -6,7 +6,8 @@ import strawberry
 
 from stridegraph.domain.signup import SignUpStatus as DomainSignUpStatus
 from stridegraph.graph.enums import Language
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
+from stridegraph.graph.users.inputs import ProfileDetailsInput, required
 from stridegraph.graph.users.types import UserMe
 
 SignUpStatus = strawberry.enum(
@@ -17,22 +18,23 @@ SignUpStatus = strawberry.enum(
 
 
 @strawberry.input(description="A new account, created by its owner.")
-class SignUpInput:
-    username: str
-    email: str
-    name: str
+class SignUpInput(ProfileDetailsInput):
+    username: str = required("username")
+    email: str = required("email")
+    name: str = required("name")
     password: str | None = strawberry.field(
         default=None,
-        description="Required unless the server allows passwordless sign-up: then, without "
-        "one, a link is mailed to register a passkey (or set a password) with.",
+        description="At least the server's minimum length (serverSettings), and not the "
+        "username or e-mail. Required unless the server allows passwordless sign-up: then, "
+        "without one, a link is mailed to register a passkey (or set a password) with.",
     )
     preferred_language: Language | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Also the language of the mail we send."
     )
 
 
-@strawberry.type
-class SignUpPayload:
+@strawberry.type(description="What the new account needs before it can sign in, or the errors.")
+class SignUpPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
         description=(
@@ -40,46 +42,43 @@ class SignUpPayload:
             "address would get (the owner is mailed instead)."
         ),
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class VerifyEmailPayload:
+@strawberry.type(description="The account's state once the address is proven, or the errors.")
+class VerifyEmailPayload(Payload):
     status: SignUpStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
         description="ACTIVE, or ADMIN_APPROVAL_REQUIRED while an administrator must approve.",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The same for every address.")
-class ResendVerificationEmailPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class ResendVerificationEmailPayload(Payload):
+    pass
 
 
 @strawberry.type(description="The same for every address.")
-class RequestPasswordResetPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class RequestPasswordResetPayload(Payload):
+    pass
 
 
-@strawberry.type
-class ResetPasswordPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The password is changed and every session ended (or the errors).")
+class ResetPasswordPayload(Payload):
+    pass
 
 
-@strawberry.type
-class SendPasswordResetEmailPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The reset link is on its way (or the errors).")
+class SendPasswordResetEmailPayload(Payload):
+    pass
 
 
-@strawberry.type
-class RequestEmailChangePayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="A confirmation link went to the new address (or the errors).")
+class RequestEmailChangePayload(Payload):
+    pass
 
 
-@strawberry.type
-class ConfirmEmailChangePayload:
+@strawberry.type(description="You, with the new address, or the errors.")
+class ConfirmEmailChangePayload(Payload):
     user: UserMe | None = strawberry.field(
         default=None, description="The viewer, with the new address."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -14,6 +14,15 @@ from stridegraph.domain import login as login_domain
 from stridegraph.domain import sessions as sessions_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
+from stridegraph.graph.arguments import (
+    ApiTokenId,
+    CurrentPassword,
+    NewPassword,
+    OptionalCode,
+    OptionalCurrentPassword,
+    SessionId,
+    UserId,
+)
 from stridegraph.graph.auth.types import (
     ApiToken,
     ChangePasswordPayload,
@@ -25,9 +34,8 @@ from stridegraph.graph.auth.types import (
     RevokeSessionPayload,
     RevokeUserSessionsPayload,
     Session,
-    parse_global_id,
 )
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import HasScope, requires
 from stridegraph.graph.users.types import UserMe
 
@@ -52,12 +60,11 @@ class AuthMutations:
         ] = None,
     ) -> LoginPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         payload = await run_mutation(
             info,
             login_domain.login,
-            lambda result: LoginPayload.from_result(result, public_url),
-            lambda errors: LoginPayload(errors=errors),
+            lambda result: LoginPayload.from_result(result, info.context),
+            LoginPayload,
             username=username,
             password=password,
             client_address=ctx.client_address,
@@ -85,7 +92,7 @@ class AuthMutations:
                 expires_at=issued.access_expires_at,
                 refresh_expires_at=issued.refresh_expires_at,
             ),
-            lambda errors: RefreshSessionPayload(errors=errors),
+            RefreshSessionPayload,
             refresh_token=token or "",
         )
         return cookies.deliver(info, payload, from_cookie)
@@ -103,7 +110,7 @@ class AuthMutations:
                 info,
                 sessions_domain.end_session_by_refresh_token,
                 lambda _: LogoutPayload(),
-                lambda errors: LogoutPayload(errors=errors),
+                LogoutPayload,
                 refresh_token=token,
             )
         else:
@@ -112,7 +119,7 @@ class AuthMutations:
                 info,
                 sessions_domain.logout,
                 lambda _: LogoutPayload(),
-                lambda errors: LogoutPayload(errors=errors),
+                LogoutPayload,
                 viewer=viewer,
             )
         cookies.clear(info)
@@ -122,33 +129,31 @@ class AuthMutations:
         description="End one of your sessions (on another device, or this one).",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def revoke_session(self, info: Info, id: strawberry.ID) -> RevokeSessionPayload:
+    async def revoke_session(self, info: Info, id: SessionId) -> RevokeSessionPayload:
         viewer = info.context.viewer
         return await run_mutation(
             info,
             sessions_domain.revoke_session,
             lambda row: RevokeSessionPayload(session=Session.from_row(row, viewer.session_id)),
-            lambda errors: RevokeSessionPayload(errors=errors),
+            RevokeSessionPayload,
             viewer=viewer,
-            session_id=parse_global_id(id, "Session"),
+            session_id=GlobalId(id, "Session"),
         )
 
     @strawberry.mutation(
         description="End every session and every API token of a user (administrators).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def revoke_user_sessions(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserSessionsPayload:
+    async def revoke_user_sessions(self, info: Info, id: UserId) -> RevokeUserSessionsPayload:
         return await run_mutation(
             info,
             admin_domain.revoke_user_sessions,
             lambda ended: RevokeUserSessionsPayload(
                 revoked_count=ended.sessions, revoked_api_token_count=ended.api_tokens
             ),
-            lambda errors: RevokeUserSessionsPayload(errors=errors),
+            RevokeUserSessionsPayload,
             viewer=info.context.viewer,
-            user_id=parse_global_id(id, "User") or 0,  # no user 0: NOT_FOUND
+            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -166,8 +171,8 @@ class AuthMutations:
         scopes: list[str],
         expires_at: dt.datetime | None = None,
         never_expires: bool = False,
-        current_password: str | None = None,
-        code: str | None = None,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> CreateApiTokenPayload:
         return await run_mutation(
             info,
@@ -175,7 +180,7 @@ class AuthMutations:
             lambda issued: CreateApiTokenPayload(
                 token=issued.token, api_token=ApiToken.from_row(issued.row)
             ),
-            lambda errors: CreateApiTokenPayload(errors=errors),
+            CreateApiTokenPayload,
             viewer=info.context.viewer,
             name=name,
             scopes=scopes,
@@ -190,14 +195,14 @@ class AuthMutations:
         description="Revoke one of your API tokens.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
+    async def revoke_api_token(self, info: Info, id: ApiTokenId) -> RevokeApiTokenPayload:
         return await run_mutation(
             info,
             api_tokens_domain.revoke_api_token,
             lambda row: RevokeApiTokenPayload(api_token=ApiToken.from_row(row)),
-            lambda errors: RevokeApiTokenPayload(errors=errors),
+            RevokeApiTokenPayload,
             viewer=info.context.viewer,
-            token_id=parse_global_id(id, "ApiToken"),
+            token_id=GlobalId(id, "ApiToken"),
         )
 
     @strawberry.mutation(
@@ -209,18 +214,17 @@ class AuthMutations:
     async def change_password(
         self,
         info: Info,
-        current_password: str,
-        new_password: str,
-        code: str | None = None,
+        current_password: CurrentPassword,
+        new_password: NewPassword,
+        code: OptionalCode = None,
         revoke_api_tokens: bool = False,
     ) -> ChangePasswordPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         return await run_mutation(
             info,
             login_domain.change_password,
-            lambda user: ChangePasswordPayload(user=UserMe.from_row(user, public_url)),
-            lambda errors: ChangePasswordPayload(errors=errors),
+            lambda user: ChangePasswordPayload(user=UserMe.of(user, info.context)),
+            ChangePasswordPayload,
             viewer=ctx.viewer,
             current_password=current_password,
             new_password=new_password,

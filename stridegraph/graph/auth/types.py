@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import strawberry
 from strawberry import relay
 
 from stridegraph.db import models
 from stridegraph.domain.api_tokens import parse_scopes
-from stridegraph.domain.login import LoginResult
+from stridegraph.domain.login_finish import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
 from stridegraph.domain.security_events import user_agent_summary
-from stridegraph.graph import ids
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.types import UserMe
 
 
 def global_id(type_name: str, row_id: int) -> strawberry.ID:
     return strawberry.ID(relay.to_base64(type_name, row_id))
-
-
-def parse_global_id(value: str, type_name: str) -> int | None:
-    """The integer inside a global id of ``type_name``; None for anything else (a malformed
-    id or one of another type is then simply NOT_FOUND)."""
-    return ids.parse_global_id(value, type_name)
 
 
 @strawberry.type(description="A login session of the signed-in user (one device or browser).")
@@ -88,7 +82,7 @@ class ApiToken:
 @strawberry.type(
     description="A login's outcome: tokens, or (MFA on) an mfaToken for completeMfaLogin."
 )
-class LoginPayload:
+class LoginPayload(Payload):
     access_token: str | None = None
     refresh_token: str | None = None
     expires_at: dt.datetime | None = strawberry.field(
@@ -102,10 +96,9 @@ class LoginPayload:
     mfa_token: str | None = strawberry.field(
         default=None, description="Pass to completeMfaLogin with a code; short-lived."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
     @classmethod
-    def from_result(cls, result: LoginResult, public_url: str) -> LoginPayload:
+    def from_result(cls, result: LoginResult, context: Any) -> LoginPayload:
         """Tokens and the user, or (MFA on) only the challenge: shared by login and
         completeMfaLogin, which answer alike."""
         if result.session is None:
@@ -116,55 +109,51 @@ class LoginPayload:
             refresh_token=issued.refresh_token,
             expires_at=issued.access_expires_at,
             refresh_expires_at=issued.refresh_expires_at,
-            user=UserMe.from_row(result.user, public_url),
+            user=UserMe.of(result.user, context),
         )
 
 
 @strawberry.type(description="New tokens for a session; the refresh token given is now spent.")
-class RefreshSessionPayload:
+class RefreshSessionPayload(Payload):
     access_token: str | None = None
     refresh_token: str | None = None
     expires_at: dt.datetime | None = None
     refresh_expires_at: dt.datetime | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class LogoutPayload:
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The session is over (or the errors).")
+class LogoutPayload(Payload):
+    pass
 
 
-@strawberry.type
-class RevokeSessionPayload:
+@strawberry.type(description="The session that ended, or the errors.")
+class RevokeSessionPayload(Payload):
     session: Session | None = strawberry.field(default=None, description="The revoked session.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class RevokeUserSessionsPayload:
+@strawberry.type(description="How many sessions and API tokens of the user ended, or the errors.")
+class RevokeUserSessionsPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many sessions ended.")
     revoked_api_token_count: int = strawberry.field(
         default=0, description="How many API tokens ended."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class CreateApiTokenPayload:
+@strawberry.type(description="The new API token, its secret shown this once, or the errors.")
+class CreateApiTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="The secret: shown this once, never again."
     )
     api_token: ApiToken | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class RevokeApiTokenPayload:
+@strawberry.type(description="The API token that ended, or the errors.")
+class RevokeApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(default=None, description="The revoked token.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class ChangePasswordPayload:
+@strawberry.type(
+    description="You, with the new password (your other sessions ended), or the errors."
+)
+class ChangePasswordPayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

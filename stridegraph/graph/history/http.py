@@ -18,7 +18,7 @@ from stridegraph.domain import export as export_domain
 from stridegraph.domain.errors import Forbidden, Unauthenticated
 from stridegraph.domain.unit import Services, open_unit
 from stridegraph.domain.viewer import resolve_bearer
-from stridegraph.graph.extensions import _database_down
+from stridegraph.graph.extensions import database_down
 from stridegraph.graph.ids import parse_global_id, parse_row_id
 
 _HEADERS = {
@@ -61,7 +61,7 @@ def export_endpoint(services: Services) -> Callable[[Request], Awaitable[Respons
         except Forbidden:
             return _plain(403, "This needs the profile:read scope.")
         except Exception as exc:
-            if not _database_down(exc):
+            if not database_down(exc):
                 raise
             return _plain(503, "The service is temporarily unavailable.", **{"Retry-After": "5"})
         if path is None or not await asyncio.to_thread(path.is_file):

@@ -18,7 +18,7 @@ from stridegraph.graph.history.types import (
     SecurityNotificationSettings,
 )
 from stridegraph.graph.permissions import requires
-from stridegraph.graph.users.resolve import read, require_user_id
+from stridegraph.graph.users.types import require_user_id
 
 
 def _audit_filter(wanted: AuditEventFilter | None) -> events_domain.Wanted | None:
@@ -50,7 +50,7 @@ class HistoryQueries:
         after: str | None = None,
         filter: SecurityEventFilter | None = None,
     ) -> SecurityEventConnection:
-        page = await read(
+        page = await run_query(
             info,
             events_domain.my_security_events,
             viewer=info.context.viewer,
@@ -72,7 +72,7 @@ class HistoryQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> SecurityEventConnection:
-        page = await read(
+        page = await run_query(
             info,
             events_domain.audit_events,
             viewer=info.context.viewer,

@@ -18,8 +18,7 @@ from stridegraph.domain.security_alerts import Alert
 from stridegraph.domain.security_events import EventType
 from stridegraph.graph import ids
 from stridegraph.graph.errors import UserError
-from stridegraph.graph.users.resolve import visible_users_by_ids
-from stridegraph.graph.users.types import User
+from stridegraph.graph.users.types import User, visible_users
 
 SecurityEventType = strawberry.enum(
     EventType,
@@ -69,13 +68,13 @@ class SecurityEvent:
     async def actor(self, info: Info) -> User | None:
         if self.actor_id is None:
             return None
-        return (await visible_users_by_ids(info, [str(self.actor_id)]))[0]
+        return (await visible_users(info, [self.actor_id]))[0]
 
     @strawberry.field(description="Whose account it concerns; null when none or not visible.")
     async def subject(self, info: Info) -> User | None:
         if self.subject_id is None:
             return None
-        return (await visible_users_by_ids(info, [str(self.subject_id)]))[0]
+        return (await visible_users(info, [self.subject_id]))[0]
 
     @classmethod
     def from_row(cls, row: models.SecurityEvent) -> SecurityEvent:

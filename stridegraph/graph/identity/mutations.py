@@ -12,8 +12,8 @@ from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
-from stridegraph.graph.auth.types import LoginPayload, global_id, parse_global_id
-from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.auth.types import LoginPayload, global_id
+from stridegraph.graph.errors import GlobalId, UserError, run_mutation
 from stridegraph.graph.identity.inputs import (
     CreateIdentityProviderInput,
     UpdateIdentityProviderInput,
@@ -69,7 +69,7 @@ class IdentityMutations:
             _provider_payload,
             _errors,
             viewer=info.context.viewer,
-            provider_id=parse_global_id(id, "IdentityProvider"),
+            provider_id=GlobalId(id, "IdentityProvider", "id"),
             given=input.to_domain(),
         )
 
@@ -90,7 +90,7 @@ class IdentityMutations:
             ),
             lambda errors: DeleteIdentityProviderPayload(errors=errors),
             viewer=info.context.viewer,
-            provider_id=parse_global_id(id, "IdentityProvider"),
+            provider_id=GlobalId(id, "IdentityProvider", "id"),
         )
 
     @strawberry.mutation(
@@ -107,7 +107,7 @@ class IdentityMutations:
             identity_domain.start_external_login,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
             lambda errors: ExternalLoginStartPayload(errors=errors),
-            provider_id=parse_global_id(provider, "IdentityProvider"),
+            provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
         )
 
@@ -128,11 +128,10 @@ class IdentityMutations:
         ] = None,
     ) -> LoginPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         payload = await run_mutation(
             info,
             identity_domain.finish_external_login,
-            lambda result: LoginPayload.from_result(result, public_url),
+            lambda result: LoginPayload.from_result(result, info.context),
             lambda errors: LoginPayload(errors=errors),
             code=code,
             state=state,
@@ -162,7 +161,7 @@ class IdentityMutations:
             lambda url: ExternalLoginStartPayload(authorization_url=url),
             lambda errors: ExternalLoginStartPayload(errors=errors),
             viewer=info.context.viewer,
-            provider_id=parse_global_id(provider, "IdentityProvider"),
+            provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
             current_password=current_password,
             code=code,
@@ -197,7 +196,7 @@ class IdentityMutations:
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
             lambda errors: IdentityPayload(errors=errors),
             viewer=info.context.viewer,
-            identity_id=parse_global_id(id, "Identity"),
+            identity_id=GlobalId(id, "Identity", "id"),
         )
 
     @strawberry.mutation(
@@ -212,5 +211,5 @@ class IdentityMutations:
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
             lambda errors: IdentityPayload(errors=errors),
             viewer=info.context.viewer,
-            identity_id=parse_global_id(id, "Identity"),
+            identity_id=GlobalId(id, "Identity", "id"),
         )

@@ -8,8 +8,7 @@ from strawberry.types import Info
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
-from stridegraph.graph.auth.types import parse_global_id
-from stridegraph.graph.errors import run_query
+from stridegraph.graph.errors import GlobalId, run_query
 from stridegraph.graph.identity.types import Identity, IdentityProvider, SignInProvider
 from stridegraph.graph.permissions import requires
 
@@ -51,6 +50,6 @@ class IdentityQueries:
             info,
             identity_domain.user_identities,
             viewer=info.context.viewer,
-            user_id=parse_global_id(id, "User"),
+            user_id=GlobalId(id, "User", "id"),
         )
         return [Identity.from_linked(f) for f in found]

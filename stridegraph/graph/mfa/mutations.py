@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
+from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId
 from stridegraph.graph.auth.types import LoginPayload
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.mfa.types import (
     DisableMfaPayload,
     EnableMfaPayload,
@@ -18,12 +21,7 @@ from stridegraph.graph.mfa.types import (
     SetupMfaPayload,
 )
 from stridegraph.graph.permissions import requires
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import User, UserMe
-
-
-def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url
 
 
 @strawberry.type
@@ -32,14 +30,18 @@ class MfaMutations:
         description="Second step of a login with MFA on: the mfaToken from login plus a TOTP "
         "code or an unused backup code. Answers like login."
     )
-    async def complete_mfa_login(self, info: Info, mfa_token: str, code: str) -> LoginPayload:
+    async def complete_mfa_login(
+        self,
+        info: Info,
+        mfa_token: Annotated[str, strawberry.argument(description="The mfaToken login answered.")],
+        code: Code,
+    ) -> LoginPayload:
         ctx = info.context
-        public_url = _public_url(info)
         payload = await run_mutation(
             info,
             mfa.complete_login,
-            lambda result: LoginPayload.from_result(result, public_url),
-            lambda errors: LoginPayload(errors=errors),
+            lambda result: LoginPayload.from_result(result, info.context),
+            LoginPayload,
             mfa_token=mfa_token,
             code=code,
             client_address=ctx.client_address,
@@ -55,7 +57,10 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def setup_mfa(
-        self, info: Info, current_password: str | None = None, code: str | None = None
+        self,
+        info: Info,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> SetupMfaPayload:
         return await run_mutation(
             info,
@@ -63,7 +68,7 @@ class MfaMutations:
             lambda r: SetupMfaPayload(
                 secret=r.secret, otpauth_uri=r.otpauth_uri, qr_code_svg=r.qr_code_svg
             ),
-            lambda errors: SetupMfaPayload(errors=errors),
+            SetupMfaPayload,
             viewer=info.context.viewer,
             current_password=current_password,
             code=code,
@@ -77,15 +82,20 @@ class MfaMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def enable_mfa(
-        self, info: Info, code: str, current_password: str | None = None
+        self,
+        info: Info,
+        code: Annotated[
+            str, strawberry.argument(description="The code the new authenticator shows now.")
+        ],
+        current_password: OptionalCurrentPassword = None,
     ) -> EnableMfaPayload:
         return await run_mutation(
             info,
             mfa.enable_mfa,
             lambda r: EnableMfaPayload(
-                backup_codes=r.backup_codes, me=UserMe.from_row(r.user, _public_url(info))
+                backup_codes=r.backup_codes, user=UserMe.of(r.user, info.context)
             ),
-            lambda errors: EnableMfaPayload(errors=errors),
+            EnableMfaPayload,
             viewer=info.context.viewer,
             code=code,
             current_password=current_password,
@@ -96,12 +106,12 @@ class MfaMutations:
         description="Turn MFA off, given a current code or an unused backup code.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def disable_mfa(self, info: Info, code: str) -> DisableMfaPayload:
+    async def disable_mfa(self, info: Info, code: Code) -> DisableMfaPayload:
         return await run_mutation(
             info,
             mfa.disable_mfa,
-            lambda user: DisableMfaPayload(me=UserMe.from_row(user, _public_url(info))),
-            lambda errors: DisableMfaPayload(errors=errors),
+            lambda user: DisableMfaPayload(user=UserMe.of(user, info.context)),
+            DisableMfaPayload,
             viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
@@ -112,12 +122,12 @@ class MfaMutations:
         "unused backup code.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def regenerate_backup_codes(self, info: Info, code: str) -> RegenerateBackupCodesPayload:
+    async def regenerate_backup_codes(self, info: Info, code: Code) -> RegenerateBackupCodesPayload:
         return await run_mutation(
             info,
             mfa.regenerate_backup_codes,
             lambda codes: RegenerateBackupCodesPayload(backup_codes=codes),
-            lambda errors: RegenerateBackupCodesPayload(errors=errors),
+            RegenerateBackupCodesPayload,
             viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
@@ -127,14 +137,12 @@ class MfaMutations:
         description="Admin: turn MFA off for a user locked out of it (recorded in the log).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def reset_user_mfa(self, info: Info, id: strawberry.ID) -> ResetUserMfaPayload:
+    async def reset_user_mfa(self, info: Info, id: UserId) -> ResetUserMfaPayload:
         return await run_mutation(
             info,
             mfa.reset_user_mfa,
-            lambda user: ResetUserMfaPayload(
-                user=User.from_row(user, _public_url(info), info.context.viewer)
-            ),
-            lambda errors: ResetUserMfaPayload(errors=errors),
+            lambda user: ResetUserMfaPayload(user=User.of(user, info.context)),
+            ResetUserMfaPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)) or 0,
+            user_id=GlobalId(id, "User"),
         )

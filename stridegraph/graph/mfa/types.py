@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import strawberry
 
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.types import User, UserMe
 
 
 @strawberry.type(description="A new pending TOTP secret; confirm it with enableMfa.")
-class SetupMfaPayload:
+class SetupMfaPayload(Payload):
     secret: str | None = strawberry.field(
         default=None, description="Base32 secret, for typing into an authenticator by hand."
     )
@@ -20,31 +20,39 @@ class SetupMfaPayload:
     qr_code_svg: str | None = strawberry.field(
         default=None, description="The URI as a QR code: an SVG data: URI for an <img> src."
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="A payload that returns the viewer after an MFA change.")
+class MfaChangePayload(Payload):
+    user: UserMe | None = strawberry.field(
+        default=None, description="You, after the change; null on error."
+    )
+
+    @strawberry.field(
+        description="The same as user.",
+        deprecation_reason="Use user, as every other payload names it.",
+    )
+    def me(self) -> UserMe | None:
+        return self.user
 
 
 @strawberry.type(description="MFA is on. The backup codes are shown this once.")
-class EnableMfaPayload:
+class EnableMfaPayload(MfaChangePayload):
     backup_codes: list[str] | None = strawberry.field(
         default=None, description="Ten single-use codes for when the authenticator is lost."
     )
-    me: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class DisableMfaPayload:
-    me: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="MFA is off; sign-in asks for the password only.")
+class DisableMfaPayload(MfaChangePayload):
+    pass
 
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
-class RegenerateBackupCodesPayload:
+class RegenerateBackupCodesPayload(Payload):
     backup_codes: list[str] | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class ResetUserMfaPayload:
+@strawberry.type(description="The user whose MFA an administrator turned off, or the errors.")
+class ResetUserMfaPayload(Payload):
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -12,7 +12,7 @@ from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies, ids
 from stridegraph.graph.auth.types import LoginPayload
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.passkeys.types import (
     DeletePasskeyPayload,
     FinishPasskeyRegistrationPayload,
@@ -125,11 +125,10 @@ class PasskeyMutations:
         ] = None,
     ) -> LoginPayload:
         ctx = info.context
-        public_url = ctx.services.settings.public_url
         payload = await run_mutation(
             info,
             passkeys_domain.finish_login,
-            lambda result: LoginPayload.from_result(result, public_url),
+            lambda result: LoginPayload.from_result(result, info.context),
             lambda errors: LoginPayload(errors=errors),
             credential=credential,
             client_address=ctx.client_address,
@@ -149,7 +148,7 @@ class PasskeyMutations:
             lambda row: RenamePasskeyPayload(passkey=Passkey.from_row(row)),
             lambda errors: RenamePasskeyPayload(errors=errors),
             viewer=info.context.viewer,
-            passkey_id=ids.parse_global_id(id, "Passkey"),
+            passkey_id=GlobalId(id, "Passkey"),
             name=name,
         )
 
@@ -172,7 +171,7 @@ class PasskeyMutations:
             lambda row: DeletePasskeyPayload(passkey=Passkey.from_row(row)),
             lambda errors: DeletePasskeyPayload(errors=errors),
             viewer=info.context.viewer,
-            passkey_id=ids.parse_global_id(id, "Passkey"),
+            passkey_id=GlobalId(id, "Passkey"),
             current_password=current_password,
             code=code,
             client_address=info.context.client_address,

@@ -1,7 +1,8 @@
 """``GET /photos/{userId}``: a user's photo for whoever may see that user.
 
-``userId`` is the ``User`` global id (as in ``user(id:)``) or the plain integer id that
-``photoUrl`` uses. Credentials are the same bearer tokens as ``/graphql``; a bad token is 401,
+``userId`` is the ``User`` global id (as in ``user(id:)``), the plain integer id that
+``photoUrl`` uses, or the username (as ``userByUsername``, case-insensitive; a segment that
+reads as an id is an id, so a username made of digits alone is reached by its id). Credentials are the same bearer tokens as ``/graphql``; a bad token is 401,
 never a silent downgrade to anonymous. An unknown user, a user the viewer may not see and a
 user without a photo are all the same 404 (no enumeration). The strong ETag is the file's
 sha256, so a matching ``If-None-Match`` is answered with 304 without touching the disk.
@@ -20,9 +21,9 @@ from stridegraph.domain import photos
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.unit import Services, Unit, open_unit
 from stridegraph.domain.viewer import Viewer, resolve_bearer
-from stridegraph.graph.extensions import _database_down
-from stridegraph.graph.ids import parse_row_id
-from stridegraph.graph.users.resolve import parse_user_id
+from stridegraph.graph.bearer import bearer_token
+from stridegraph.graph.extensions import database_down
+from stridegraph.graph.ids import parse_global_id, parse_row_id
 
 log = logging.getLogger("stridegraph.photos")
 
@@ -37,7 +38,7 @@ _BASE_HEADERS = {
 def user_id_from_path(raw: str) -> int | None:
     """The integer id from a path segment holding either the integer or the global id, each
     only in its canonical spelling (``graph.ids``)."""
-    return parse_row_id(raw) or parse_user_id(raw)
+    return parse_row_id(raw) or parse_global_id(raw, "User")
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -56,29 +57,25 @@ def _plain(status: int, text: str, **headers: str) -> Response:
 
 async def _resolve(unit: Unit, *, header: str | None) -> Viewer | None:
     """The viewer from an Authorization header, None without one (anonymous)."""
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Use Authorization: Bearer <token>.")
-    return await resolve_bearer(unit, token=token.strip())
+    token = bearer_token(header)
+    return None if token is None else await resolve_bearer(unit, token=token)
 
 
-async def _find(services: Services, request: Request, user_id: int) -> photos.StoredPhoto | None:
+async def _find(services: Services, request: Request, segment: str) -> photos.StoredPhoto | None:
+    user_id = user_id_from_path(segment)
+    named = {"user_id": user_id} if user_id is not None else {"username": segment}
     async with open_unit(services) as unit:
         viewer = await _resolve(unit, header=request.headers.get("authorization"))
-        return await unit.run(photos.photo_for_viewer, viewer=viewer, user_id=user_id)
+        return await unit.run(photos.photo_for_viewer, viewer=viewer, **named)
 
 
 def photo_endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint, bound to the app's services."""
 
     async def endpoint(request: Request) -> Response:
-        user_id = user_id_from_path(request.path_params["user_id"])
-        if user_id is None:
-            return _plain(404, "Not found")
+        segment = request.path_params["user_id"]
         try:
-            photo = await _find(services, request, user_id)
+            photo = await _find(services, request, segment)
         except Unauthenticated:
             return _plain(
                 401,
@@ -86,7 +83,7 @@ def photo_endpoint(services: Services) -> Callable[[Request], Awaitable[Response
                 **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         except Exception as exc:
-            if not _database_down(exc):
+            if not database_down(exc):
                 raise
             return _plain(503, "The service is temporarily unavailable.", **{"Retry-After": "5"})
         if photo is None:
@@ -101,7 +98,7 @@ def photo_endpoint(services: Services) -> Callable[[Request], Awaitable[Response
         try:
             data = await asyncio.to_thread(photo.path.read_bytes)
         except FileNotFoundError:
-            log.warning("photo file missing", extra={"user_id": user_id})
+            log.warning("photo file missing", extra={"user": segment})
             return _plain(404, "Not found")
         return Response(data, media_type=photo.content_type, headers=headers)
 

@@ -11,19 +11,15 @@ from strawberry.types import Info
 
 from stridegraph.domain import photos
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.errors import run_mutation
+from stridegraph.graph.arguments import UserId
+from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.photos.types import (
     DeleteMyPhotoPayload,
     DeleteUserPhotoPayload,
     UploadMyPhotoPayload,
 )
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import User, UserMe
-
-
-def _public_url(info: Info) -> str:
-    return info.context.services.settings.public_url
 
 
 def _upload(value: Any) -> UploadFile | None:
@@ -40,12 +36,11 @@ class PhotoMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def upload_my_photo(self, info: Info, file: Upload) -> UploadMyPhotoPayload:
-        url = _public_url(info)
         return await run_mutation(
             info,
             photos.upload_my_photo,
-            lambda row: UploadMyPhotoPayload(user=UserMe.from_row(row, url)),
-            lambda errors: UploadMyPhotoPayload(errors=errors),
+            lambda row: UploadMyPhotoPayload(user=UserMe.of(row, info.context)),
+            UploadMyPhotoPayload,
             viewer=info.context.viewer,
             file=_upload(file),
         )
@@ -55,12 +50,11 @@ class PhotoMutations:
         extensions=[requires(scope=PROFILE_WRITE)],
     )
     async def delete_my_photo(self, info: Info) -> DeleteMyPhotoPayload:
-        url = _public_url(info)
         return await run_mutation(
             info,
             photos.delete_my_photo,
-            lambda row: DeleteMyPhotoPayload(user=UserMe.from_row(row, url)),
-            lambda errors: DeleteMyPhotoPayload(errors=errors),
+            lambda row: DeleteMyPhotoPayload(user=UserMe.of(row, info.context)),
+            DeleteMyPhotoPayload,
             viewer=info.context.viewer,
         )
 
@@ -68,13 +62,12 @@ class PhotoMutations:
         description="Remove a user's photo (administrators).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def delete_user_photo(self, info: Info, id: strawberry.ID) -> DeleteUserPhotoPayload:
-        url = _public_url(info)
+    async def delete_user_photo(self, info: Info, id: UserId) -> DeleteUserPhotoPayload:
         return await run_mutation(
             info,
             photos.delete_user_photo,
-            lambda row: DeleteUserPhotoPayload(user=User.from_row(row, url, info.context.viewer)),
-            lambda errors: DeleteUserPhotoPayload(errors=errors),
+            lambda row: DeleteUserPhotoPayload(user=User.of(row, info.context)),
+            DeleteUserPhotoPayload,
             viewer=info.context.viewer,
-            user_id=parse_user_id(str(id)),
+            user_id=GlobalId(id, "User"),
         )

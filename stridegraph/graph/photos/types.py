@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import strawberry
 
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.types import User, UserMe
 
 
 @strawberry.type(description="The viewer's record with the new photo, or the errors.")
-class UploadMyPhotoPayload:
+class UploadMyPhotoPayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The viewer's record without a photo, or the errors.")
-class DeleteMyPhotoPayload:
+class DeleteMyPhotoPayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The user whose photo an administrator removed, or the errors.")
-class DeleteUserPhotoPayload:
+class DeleteUserPhotoPayload(Payload):
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -11,7 +11,7 @@ from stridegraph.domain import settings as settings_domain
 from stridegraph.domain.scopes import USERS_WRITE
 from stridegraph.domain.settings import EffectiveSettings
 from stridegraph.graph.enums import PasswordPolicy
-from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.errors import Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.settings.types import ServerSettings
 
@@ -20,19 +20,30 @@ UNSET: Any = strawberry.UNSET
 
 @strawberry.input(description="Changes to the server settings; leave a field out to keep it.")
 class ServerSettingsInput:
-    signup_enabled: bool | None = UNSET
-    signup_require_email_verification: bool | None = UNSET
-    signup_require_admin_approval: bool | None = UNSET
-    public_profiles: bool | None = UNSET
-    password_policy: PasswordPolicy | None = UNSET  # type: ignore[valid-type]
+    signup_enabled: bool | None = strawberry.field(
+        default=UNSET, description="Open or close signUp."
+    )
+    signup_require_email_verification: bool | None = strawberry.field(
+        default=UNSET,
+        description="Whether a new account must prove its address (only while mail is enabled).",
+    )
+    signup_require_admin_approval: bool | None = strawberry.field(
+        default=UNSET, description="Whether a new account waits for an administrator."
+    )
+    public_profiles: bool | None = strawberry.field(
+        default=UNSET,
+        description="Whether anonymous clients may read public fields of active users.",
+    )
+    password_policy: PasswordPolicy | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="LENGTH_ONLY or STRICT."
+    )
     password_min_length_regular: int | None = strawberry.field(default=UNSET, description="8-128.")
     password_min_length_admin: int | None = strawberry.field(default=UNSET, description="8-128.")
 
 
-@strawberry.type
-class UpdateServerSettingsPayload:
+@strawberry.type(description="The server settings after the change, or the errors.")
+class UpdateServerSettingsPayload(Payload):
     server_settings: ServerSettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -56,7 +67,7 @@ class SettingsMutations:
             info,
             settings_domain.update_server_settings,
             done,
-            lambda errors: UpdateServerSettingsPayload(errors=errors),
+            UpdateServerSettingsPayload,
             viewer=info.context.viewer,
             changes=changes,
         )

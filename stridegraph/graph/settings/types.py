@@ -11,15 +11,25 @@ from stridegraph.graph.enums import PasswordPolicy
 
 @strawberry.type(description="Server-wide settings, as they apply now.")
 class ServerSettings:
-    signup_enabled: bool
+    signup_enabled: bool = strawberry.field(description="Whether signUp is open.")
     signup_require_email_verification: bool = strawberry.field(
         description="False whenever mail is disabled, whatever is stored."
     )
-    signup_require_admin_approval: bool
-    public_profiles: bool
-    password_policy: PasswordPolicy  # type: ignore[valid-type]
-    password_min_length_regular: int
-    password_min_length_admin: int
+    signup_require_admin_approval: bool = strawberry.field(
+        description="Whether a new account waits for an administrator (approveUser)."
+    )
+    public_profiles: bool = strawberry.field(
+        description="Whether anonymous clients may read public fields of active users."
+    )
+    password_policy: PasswordPolicy = strawberry.field(  # type: ignore[valid-type]
+        description="What a new password must hold besides its length."
+    )
+    password_min_length_regular: int = strawberry.field(
+        description="The shortest password a regular user may set."
+    )
+    password_min_length_admin: int = strawberry.field(
+        description="The shortest password an administrator may set."
+    )
     mail_enabled: bool = strawberry.field(description="Whether this server can send mail.")
 
     @strawberry.field(

@@ -14,6 +14,7 @@ import strawberry
 
 from stridegraph.db.enums import AccessType as StoredAccessType
 from stridegraph.domain import users as users_domain
+from stridegraph.domain.profile_fields import FIELDS
 from stridegraph.graph.enums import (
     AccessType,
     ActivityVisibility,
@@ -45,7 +46,9 @@ class UserFilter:
         default=None,
         description="Case-insensitive part of the username or name (and e-mail, for admins).",
     )
-    access_type: AccessType | None = None  # type: ignore[valid-type]
+    access_type: AccessType | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only users of this role."
+    )
     active: bool | None = strawberry.field(default=None, description="Admins only.")
     email_verified: bool | None = strawberry.field(default=None, description="Admins only.")
     pending_admin_approval: bool | None = strawberry.field(default=None, description="Admins only.")
@@ -62,8 +65,12 @@ class UserFilter:
 
 @strawberry.input(description="How a listing is sorted.")
 class UserOrder:
-    field: UserOrderField  # type: ignore[valid-type]
-    direction: OrderDirection = OrderDirection.ASC
+    field: UserOrderField = strawberry.field(  # type: ignore[valid-type]
+        description="The sort key."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC, description="ASC (the default) or DESC."
+    )
 
     def to_domain(self) -> users_domain.UserOrder:
         return users_domain.UserOrder(
@@ -71,19 +78,40 @@ class UserOrder:
         )
 
 
+def optional(name: str) -> Any:
+    """An optional input field for the declared profile field ``name`` (left out: UNSET)."""
+    return strawberry.field(default=UNSET, description=FIELDS[name].input_description())
+
+
+def required(name: str) -> Any:
+    """A required input field for the declared profile field ``name``."""
+    return strawberry.field(description=FIELDS[name].description)
+
+
+@strawberry.input(description="The profile details every account has besides its names.")
+class ProfileDetailsInput:
+    """Declared once for ``updateMe``, ``updateUser``, ``createUser`` and ``signUp``, so the
+    four take the same fields with the same descriptions (``domain/profile_fields``)."""
+
+    city: str | None = optional("city")
+    birthdate: dt.date | None = optional("birthdate")
+    preferred_language: Language | None = optional("preferred_language")  # type: ignore[valid-type]
+    gender: Gender | None = optional("gender")  # type: ignore[valid-type]
+    units: Units | None = optional("units")  # type: ignore[valid-type]
+    height: int | None = optional("height")
+    max_heart_rate: int | None = optional("max_heart_rate")
+    first_day_of_week: WeekDay | None = optional("first_day_of_week")  # type: ignore[valid-type]
+    currency: Currency | None = optional("currency")  # type: ignore[valid-type]
+
+
+#: The names of the shared details (snake_case), for ``given``.
+PROFILE_EXTRAS: tuple[str, ...] = tuple(ProfileDetailsInput.__dataclass_fields__)
+
+
 @strawberry.input(description="Profile fields; leave a field out to keep it.")
-class ProfileInput:
-    name: str | None = UNSET
-    username: str | None = UNSET
-    city: str | None = UNSET
-    birthdate: dt.date | None = UNSET
-    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
-    gender: Gender | None = UNSET  # type: ignore[valid-type]
-    units: Units | None = UNSET  # type: ignore[valid-type]
-    height: int | None = strawberry.field(default=UNSET, description="Centimetres, 1-300.")
-    max_heart_rate: int | None = strawberry.field(default=UNSET, description="30-250.")
-    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
-    currency: Currency | None = UNSET  # type: ignore[valid-type]
+class ProfileInput(ProfileDetailsInput):
+    name: str | None = optional("name")
+    username: str | None = optional("username")
 
 
 @strawberry.input(description="Changes to the viewer's profile (e-mail: requestEmailChange).")
@@ -93,60 +121,78 @@ class UpdateMeInput(ProfileInput):
 
 @strawberry.input(description="An administrator's changes to an account.")
 class UpdateUserInput(ProfileInput):
-    email: str | None = UNSET
-    access_type: AccessType | None = UNSET  # type: ignore[valid-type]
-    active: bool | None = UNSET
+    email: str | None = optional("email")
+    access_type: AccessType | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="The role: ADMIN or REGULAR."
+    )
+    active: bool | None = strawberry.field(
+        default=UNSET,
+        description="False deactivates the account and ends its sessions and API tokens.",
+    )
+    email_verified: bool | None = strawberry.field(
+        default=UNSET,
+        description="Vouch for the address (true) or ask for it to be proven again (false). "
+        "With active: true, an unverified sign-up can sign in at once.",
+    )
 
 
 @strawberry.input(description="A new account made by an administrator.")
-class CreateUserInput:
-    username: str
-    email: str
-    name: str
+class CreateUserInput(ProfileDetailsInput):
+    username: str = required("username")
+    email: str = required("email")
+    name: str = required("name")
     password: str | None = strawberry.field(
         default=None, description="Leave out to mail the user a link to set one."
     )
-    access_type: AccessType = StoredAccessType.REGULAR  # type: ignore[valid-type]
-    active: bool = True
-    city: str | None = UNSET
-    birthdate: dt.date | None = UNSET
-    preferred_language: Language | None = UNSET  # type: ignore[valid-type]
-    gender: Gender | None = UNSET  # type: ignore[valid-type]
-    units: Units | None = UNSET  # type: ignore[valid-type]
-    height: int | None = UNSET
-    max_heart_rate: int | None = UNSET
-    first_day_of_week: WeekDay | None = UNSET  # type: ignore[valid-type]
-    currency: Currency | None = UNSET  # type: ignore[valid-type]
-
-
-PROFILE_EXTRAS = (
-    "city",
-    "birthdate",
-    "preferred_language",
-    "gender",
-    "units",
-    "height",
-    "max_heart_rate",
-    "first_day_of_week",
-    "currency",
-)
+    access_type: AccessType = strawberry.field(  # type: ignore[valid-type]
+        default=StoredAccessType.REGULAR, description="The role: ADMIN or REGULAR."
+    )
+    active: bool = strawberry.field(
+        default=True, description="False creates the account deactivated."
+    )
 
 
 @strawberry.input(description="Changes to the viewer's privacy settings; leave out to keep.")
 class PrivacySettingsInput:
-    default_activity_visibility: ActivityVisibility | None = UNSET  # type: ignore[valid-type]
-    hide_activity_start_time: bool | None = UNSET
-    hide_activity_location: bool | None = UNSET
-    hide_activity_map: bool | None = UNSET
-    hide_activity_hr: bool | None = UNSET
-    hide_activity_power: bool | None = UNSET
-    hide_activity_cadence: bool | None = UNSET
-    hide_activity_elevation: bool | None = UNSET
-    hide_activity_speed: bool | None = UNSET
-    hide_activity_pace: bool | None = UNSET
-    hide_activity_laps: bool | None = UNSET
-    hide_activity_workout_sets_steps: bool | None = UNSET
-    hide_activity_gear: bool | None = UNSET
+    default_activity_visibility: ActivityVisibility | None = strawberry.field(  # type: ignore[valid-type]
+        default=UNSET, description="Who sees a new activity unless it says otherwise."
+    )
+    hide_activity_start_time: bool | None = strawberry.field(
+        default=UNSET, description="Hide the start time of your activities from others."
+    )
+    hide_activity_location: bool | None = strawberry.field(
+        default=UNSET, description="Hide the location of your activities from others."
+    )
+    hide_activity_map: bool | None = strawberry.field(
+        default=UNSET, description="Hide the map of your activities from others."
+    )
+    hide_activity_hr: bool | None = strawberry.field(
+        default=UNSET, description="Hide the heart rate of your activities from others."
+    )
+    hide_activity_power: bool | None = strawberry.field(
+        default=UNSET, description="Hide the power of your activities from others."
+    )
+    hide_activity_cadence: bool | None = strawberry.field(
+        default=UNSET, description="Hide the cadence of your activities from others."
+    )
+    hide_activity_elevation: bool | None = strawberry.field(
+        default=UNSET, description="Hide the elevation of your activities from others."
+    )
+    hide_activity_speed: bool | None = strawberry.field(
+        default=UNSET, description="Hide the speed of your activities from others."
+    )
+    hide_activity_pace: bool | None = strawberry.field(
+        default=UNSET, description="Hide the pace of your activities from others."
+    )
+    hide_activity_laps: bool | None = strawberry.field(
+        default=UNSET, description="Hide the laps of your activities from others."
+    )
+    hide_activity_workout_sets_steps: bool | None = strawberry.field(
+        default=UNSET, description="Hide the workout sets and steps of your activities from others."
+    )
+    hide_activity_gear: bool | None = strawberry.field(
+        default=UNSET, description="Hide the gear of your activities from others."
+    )
 
 
 def given(value: object, names: tuple[str, ...] | None = None) -> dict[str, Any]:

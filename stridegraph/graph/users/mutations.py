@@ -16,9 +16,9 @@ from stridegraph.db.models import PrivacySettings as PrivacyRow
 from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import profile as profile_domain
-from stridegraph.domain.errors import ErrorCode
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.errors import UserError, run_mutation
+from stridegraph.graph.arguments import CurrentPassword, NewPassword, OptionalCode, UserId
+from stridegraph.graph.errors import GlobalId, Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
     PROFILE_EXTRAS,
@@ -28,97 +28,83 @@ from stridegraph.graph.users.inputs import (
     UpdateUserInput,
     given,
 )
-from stridegraph.graph.users.resolve import parse_user_id
 from stridegraph.graph.users.types import PrivacySettings, User, UserMe
 
 PROFILE: list[FieldExtension] = [requires(scope=PROFILE_WRITE)]
 ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 
-@strawberry.type
-class UpdateMePayload:
+@strawberry.type(description="You, with the changes, or the errors.")
+class UpdateMePayload(Payload):
     user: UserMe | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class UpdatePrivacySettingsPayload:
+@strawberry.type(description="Your privacy settings after the change, or the errors.")
+class UpdatePrivacySettingsPayload(Payload):
     privacy_settings: PrivacySettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeletedPayload:
+class DeletedPayload(Payload):
     """The global id of the account that is gone."""
 
     deleted_user_id: strawberry.ID | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@strawberry.type(description="The id of your deleted account, or the errors.")
 class DeleteMePayload(DeletedPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The id of the deleted account, or the errors.")
 class DeleteUserPayload(DeletedPayload):
     pass
 
 
 @strawberry.type
-class UserPayload:
+class UserPayload(Payload):
     """The account the mutation changed (or created)."""
 
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@strawberry.type(description="The new account, or the errors.")
 class CreateUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The account after the change, or the errors.")
 class UpdateUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description="The account with its new password (its sessions and API tokens ended), or the errors."
+)
 class SetUserPasswordPayload(UserPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The approved account, or the errors.")
 class ApproveUserPayload(UserPayload):
     pass
 
 
-@strawberry.type
-class RevokeUserApiTokensPayload:
+@strawberry.type(description="How many API tokens of the user ended, or the errors.")
+class RevokeUserApiTokensPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many API tokens ended.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 P = TypeVar("P", bound=UserPayload)
 D = TypeVar("D", bound=DeletedPayload)
 
 
-def bad_id(cls: type[P] | type[D]) -> P | D:
-    return cls(errors=[UserError(field="id", code=ErrorCode.INVALID, message="Not a User id.")])
-
-
 def _user_payload(info: Info, cls: type[P]) -> Callable[[UserRow], P]:
-    public_url = info.context.services.settings.public_url
-    viewer = info.context.viewer
-    return lambda row: cls(user=User.from_row(row, public_url, viewer))
+    return lambda row: cls(user=User.of(row, info.context))
 
 
 def _deleted(cls: type[D]) -> Callable[[int], D]:
     return lambda user_id: cls(deleted_user_id=strawberry.ID(relay.to_base64("User", user_id)))
-
-
-def _failed(cls: type[Any]) -> Callable[[list[UserError]], Any]:
-    return lambda errors: cls(errors=errors)
 
 
 async def _on_user(
@@ -129,13 +115,15 @@ async def _on_user(
     on_success: Callable[[Any], Any],
     **kwargs: Any,
 ) -> Any:
-    """An admin mutation on one user by global id: a malformed id is INVALID on ``id``;
-    anything else is the domain function's answer."""
-    user_id = parse_user_id(id)
-    if user_id is None:
-        return bad_id(cls)
+    """An admin mutation on one user by global id (a malformed one: ``decode_id``)."""
     return await run_mutation(
-        info, fn, on_success, _failed(cls), viewer=info.context.viewer, user_id=user_id, **kwargs
+        info,
+        fn,
+        on_success,
+        cls,
+        viewer=info.context.viewer,
+        user_id=GlobalId(id, "User"),
+        **kwargs,
     )
 
 
@@ -143,16 +131,15 @@ async def _on_user(
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
     async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
-        public_url = info.context.services.settings.public_url
 
         def done(row: UserRow) -> UpdateMePayload:
-            return UpdateMePayload(user=UserMe.from_row(row, public_url))
+            return UpdateMePayload(user=UserMe.of(row, info.context))
 
         return await run_mutation(
             info,
             profile_domain.update_me,
             done,
-            lambda errors: UpdateMePayload(errors=errors),
+            UpdateMePayload,
             viewer=info.context.viewer,
             changes=given(input),
         )
@@ -168,7 +155,7 @@ class UserMutations:
             info,
             profile_domain.update_privacy_settings,
             done,
-            lambda errors: UpdatePrivacySettingsPayload(errors=errors),
+            UpdatePrivacySettingsPayload,
             viewer=info.context.viewer,
             changes=given(input),
         )
@@ -179,13 +166,16 @@ class UserMutations:
         extensions=PROFILE,
     )
     async def delete_me(
-        self, info: Info, password: str, code: str | None = None
+        self,
+        info: Info,
+        password: CurrentPassword,
+        code: OptionalCode = None,
     ) -> DeleteMePayload:
         return await run_mutation(
             info,
             profile_domain.delete_me,
             _deleted(DeleteMePayload),
-            _failed(DeleteMePayload),
+            DeleteMePayload,
             viewer=info.context.viewer,
             password=password,
             code=code,
@@ -202,7 +192,7 @@ class UserMutations:
             info,
             admin_domain.create_user,
             _user_payload(info, CreateUserPayload),
-            _failed(CreateUserPayload),
+            CreateUserPayload,
             viewer=info.context.viewer,
             username=input.username,
             email=input.email,
@@ -218,7 +208,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def update_user(
-        self, info: Info, id: strawberry.ID, input: UpdateUserInput
+        self, info: Info, id: UserId, input: UpdateUserInput
     ) -> UpdateUserPayload:
         return await _on_user(
             info,
@@ -234,7 +224,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def set_user_password(
-        self, info: Info, id: strawberry.ID, password: str
+        self, info: Info, id: UserId, password: NewPassword
     ) -> SetUserPasswordPayload:
         return await _on_user(
             info,
@@ -246,7 +236,7 @@ class UserMutations:
         )
 
     @strawberry.mutation(description="Approve an account waiting for an admin.", extensions=ADMIN)
-    async def approve_user(self, info: Info, id: strawberry.ID) -> ApproveUserPayload:
+    async def approve_user(self, info: Info, id: UserId) -> ApproveUserPayload:
         return await _on_user(
             info,
             id,
@@ -258,7 +248,7 @@ class UserMutations:
     @strawberry.mutation(
         description="Delete an account and everything it owns (admins).", extensions=ADMIN
     )
-    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
+    async def delete_user(self, info: Info, id: UserId) -> DeleteUserPayload:
         return await _on_user(
             info,
             id,
@@ -271,9 +261,7 @@ class UserMutations:
         description="End every API token of a user; their sessions stay (admins).",
         extensions=ADMIN,
     )
-    async def revoke_user_api_tokens(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserApiTokensPayload:
+    async def revoke_user_api_tokens(self, info: Info, id: UserId) -> RevokeUserApiTokensPayload:
         return await _on_user(
             info,
             id,

@@ -14,27 +14,30 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.arguments import Email, NodeId, UserId
 from stridegraph.graph.auth.types import ApiToken
-from stridegraph.graph.errors import run_query
+from stridegraph.graph.errors import GlobalId, bad_user_input, run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
-from stridegraph.graph.users.resolve import (
-    bad_user_input,
-    read,
+from stridegraph.graph.users.types import (
+    User,
+    UserConnection,
+    UserEdge,
+    UserMe,
+    UserPage,
     require_user_id,
-    visible_users_by_ids,
+    visible_users,
 )
-from stridegraph.graph.users.types import User, UserConnection, UserEdge, UserMe, UserPage
 
 
-def _user(info: Info, row: object | None) -> User | None:
-    settings = info.context.services.settings
-    return User.from_row(row, settings.public_url, info.context.viewer) if row else None  # type: ignore[arg-type]
+def _user(info: Info, row: UserRow | None) -> User | None:
+    return User.of(row, info.context) if row else None
 
 
 @strawberry.type
@@ -42,22 +45,22 @@ class UserQueries:
     @strawberry.field(description="The signed-in user.", extensions=[requires(scope=PROFILE_READ)])
     async def me(self, info: Info) -> UserMe | None:
         row = await run_query(info, users_domain.get_me, viewer=info.context.viewer)
-        return UserMe.from_row(row, info.context.services.settings.public_url)
+        return UserMe.of(row, info.context)
 
     @strawberry.field(
         description="A user by id; null when there is none the viewer may see.",
         extensions=[scope_or_anonymous(USERS_READ)],
     )
-    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+    async def user(self, info: Info, id: UserId) -> User | None:
         user_id = require_user_id(id)
-        return (await visible_users_by_ids(info, [str(user_id)]))[0]
+        return (await visible_users(info, [user_id]))[0]
 
     @strawberry.field(
         description="A user by username (case-insensitive).",
         extensions=[scope_or_anonymous(USERS_READ)],
     )
     async def user_by_username(self, info: Info, username: str) -> User | None:
-        row = await read(
+        row = await run_query(
             info, users_domain.user_by_username, viewer=info.context.viewer, username=username
         )
         return _user(info, row)
@@ -66,8 +69,10 @@ class UserQueries:
         description="A user by e-mail address (case-insensitive). Administrators only.",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_by_email(self, info: Info, email: str) -> User | None:
-        row = await read(info, users_domain.user_by_email, viewer=info.context.viewer, email=email)
+    async def user_by_email(self, info: Info, email: Email) -> User | None:
+        row = await run_query(
+            info, users_domain.user_by_email, viewer=info.context.viewer, email=email
+        )
         return _user(info, row)
 
     @strawberry.field(
@@ -87,7 +92,7 @@ class UserQueries:
     ) -> UserConnection:
         viewer = info.context.viewer
         wanted = filter.to_domain() if filter else None
-        page = await read(
+        page = await run_query(
             info,
             users_domain.users_connection,
             viewer=viewer,
@@ -99,16 +104,12 @@ class UserQueries:
             before=before,
             with_total=selects(info, "totalCount"),
         )
-        public_url = info.context.services.settings.public_url
-        edges = [
-            UserEdge(cursor=e.cursor, node=User.from_row(e.user, public_url, viewer))
-            for e in page.edges
-        ]
+        edges = [UserEdge(cursor=e.cursor, node=User.of(e.user, info.context)) for e in page.edges]
 
         async def count_total() -> int:
             if page.total_count is not None:  # it came with the page
                 return page.total_count
-            return await read(info, users_domain.count_users, viewer=viewer, filter=wanted)
+            return await run_query(info, users_domain.count_users, viewer=viewer, filter=wanted)
 
         return UserConnection(
             edges=edges,
@@ -133,7 +134,7 @@ class UserQueries:
         filter: UserFilter | None = None,
         order_by: UserOrder | None = None,
     ) -> UserPage:
-        result = await read(
+        result = await run_query(
             info,
             users_domain.users_page,
             viewer=info.context.viewer,
@@ -142,17 +143,16 @@ class UserQueries:
             page=1 if page is None else page,
             per_page=10 if per_page is None else per_page,
         )
-        public_url = info.context.services.settings.public_url
         return UserPage(
             total_count=result.total_count,
             page=result.page,
             per_page=result.per_page,
             page_count=result.page_count,
-            items=[User.from_row(row, public_url, info.context.viewer) for row in result.users],
+            items=[User.of(row, info.context) for row in result.users],
         )
 
     @strawberry.field(description="Any object by its global id (users: as `user(id:)`).")
-    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+    async def node(self, info: Info, id: NodeId) -> relay.Node | None:
         decoded = decode_global_id(id)
         try:
             if decoded is None:
@@ -168,11 +168,11 @@ class UserQueries:
         "An id of no user gives an empty list; a malformed one is BAD_USER_INPUT.",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_api_tokens(self, info: Info, id: strawberry.ID) -> list[ApiToken]:
+    async def user_api_tokens(self, info: Info, id: UserId) -> list[ApiToken]:
         rows = await run_query(
             info,
             admin_domain.user_api_tokens,
             viewer=info.context.viewer,
-            user_id=require_user_id(id),
+            user_id=GlobalId(id, "User"),
         )
         return [ApiToken.from_row(row) for row in rows]
