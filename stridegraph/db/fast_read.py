@@ -87,10 +87,21 @@ class PrecompiledRead:
         reads: SessionReads,
         params: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        """The first row as a dict by column key, or None. ``reads`` runs it on the
+        """The first row as a dict by column key, or None (see :meth:`first_values`)."""
+        values = await self.first_values(engine, reads, params)
+        return None if values is None else dict(zip(self.keys, values, strict=True))
+
+    async def first_values(
+        self,
+        engine: AsyncEngine,
+        reads: SessionReads,
+        params: Mapping[str, Any],
+    ) -> tuple[Any, ...] | None:
+        """The first row's values in column order, or None. ``reads`` runs it on the
         caller's session where the direct path does not apply."""
         if not reads_autocommit(engine):
-            return await reads(lambda session: self._through_session(session, params))
+            row = await reads(lambda session: self._through_session(session, params))
+            return None if row is None else tuple(row.values())
         compiled = self._for(engine.dialect)
         arguments = compiled.arguments(params)
         try:
@@ -99,9 +110,7 @@ class PrecompiledRead:
             if not _dead(exc):
                 raise
             record = await _fetchrow(engine, compiled.sql, arguments)
-        if record is None:
-            return None
-        return dict(zip(self.keys, compiled.values(record), strict=True))
+        return None if record is None else compiled.values(record)
 
     async def _through_session(
         self, session: AsyncSession, params: Mapping[str, Any]
@@ -156,9 +165,3 @@ def as_loaded(model: type[T], values: Mapping[str, Any]) -> T:
     instance_state(instance).dict.update(values)
     make_transient_to_detached(instance)
     return instance
-
-
-def split_prefixed(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """The columns labelled ``prefix``-something, by their unprefixed key."""
-    cut = len(prefix)
-    return {key[cut:]: value for key, value in row.items() if key.startswith(prefix)}

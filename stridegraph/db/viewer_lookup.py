@@ -23,7 +23,6 @@ from stridegraph.db.fast_read import (
     PrecompiledRead,
     SessionReads,
     as_loaded,
-    split_prefixed,
 )
 from stridegraph.db.models import Base, User
 from stridegraph.db.secrets import public_columns
@@ -42,11 +41,15 @@ class ViewerLookup:
         *where: ColumnElement[bool],
     ) -> None:
         self.credential = credential
+        users = public_columns(_USER)
         self.read = PrecompiledRead(
-            select(*(c.label(f"{_CREDENTIAL}{c.key}") for c in columns), *public_columns(_USER))
+            select(*(c.label(f"{_CREDENTIAL}{c.key}") for c in columns), *users)
             .join(User, User.id == credential.user_id)  # type: ignore[attr-defined]
             .where(*where)
         )
+        #: the row is the credential's columns, then the user's: split by position
+        self._credential_keys = tuple(str(c.key) for c in columns)
+        self._user_keys = tuple(str(c.key).removeprefix(_USER) for c in users)
 
     async def find(
         self, engine: AsyncEngine, reads: SessionReads, **params: bytes | dt.datetime
@@ -56,8 +59,10 @@ class ViewerLookup:
         instance: nothing writes through it, its use is recorded by id
         (``db/last_used.py``), and tracking a second instance per request cost CPU for
         nothing.)"""
-        row = await self.read.first(engine, reads, params)
-        if row is None:
+        values = await self.read.first_values(engine, reads, params)
+        if values is None:
             return None
-        found = SimpleNamespace(**split_prefixed(row, _CREDENTIAL))
-        return found, as_loaded(User, split_prefixed(row, _USER))
+        cut = len(self._credential_keys)
+        found = SimpleNamespace(**dict(zip(self._credential_keys, values[:cut], strict=True)))
+        user = dict(zip(self._user_keys, values[cut:], strict=True))
+        return found, as_loaded(User, user)
