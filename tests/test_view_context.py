@@ -25,7 +25,8 @@ async def test_every_request_gives_its_connection_back(gql, http, services, db, 
 
     async def spy_get(self, request, response):  # type: ignore[no-untyped-def]
         context = await original_get(self, request, response)
-        made.append(context)
+        if all(context is not seen for seen in made):  # asked twice, made once (precompiled)
+            made.append(context)
         return context
 
     async def spy_close(self):  # type: ignore[no-untyped-def]

@@ -156,6 +156,8 @@ class Unit:
                 # flush: the instances are loaded and clean); ending it is no I/O, and lets
                 # the first read take its connection in autocommit mode.
                 session.sync_session.commit()
+            if self._reading:
+                autocommit_reads(session, True)
         return session
 
     @property
@@ -249,17 +251,21 @@ class Unit:
         return await run_to_completion(task)
 
     def _autocommit_reads(self) -> bool:
-        return reads_autocommit(self.session.bind)
+        return reads_autocommit(self.engine)
 
     def _begin_read(self) -> None:
         """Have the session take its connection in autocommit mode, when it first needs
         one, unless it is in a transaction already (whose reads then belong to it). No
         round trip: asyncpg switches modes on the client side; and a domain function that
         reads nothing takes no connection at all."""
-        if self._reading or self.session.in_transaction() or not self._autocommit_reads():
+        session = self._session
+        if self._reading or not self._autocommit_reads():
             return
-        autocommit_reads(self.session, True)
+        if session is not None and session.in_transaction():
+            return
         self._reading = True
+        if session is not None:  # otherwise the session is made in this mode (``session``)
+            autocommit_reads(session, True)
 
     def _stop_reading(self) -> None:
         self._reading = False

@@ -53,7 +53,9 @@ async def visible_by_ids(
     return {i: u for i, u in found.items() if may_see(viewer, u)}
 
 
-async def get_me(unit: Unit, *, viewer: Viewer | None) -> User:
+def get_me(*, viewer: Viewer | None) -> User:
+    """The viewer's own record: loaded with the viewer, so nothing is read (the resolver
+    calls it without the unit: ``graph.errors.check_query``)."""
     return require(viewer).user
 
 

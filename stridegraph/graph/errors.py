@@ -8,7 +8,8 @@ everywhere (see there)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -151,8 +152,23 @@ async def run_query(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: An
     """Run one read-only domain function under the request lock, mapping auth errors; its
     input problems (a malformed :class:`GlobalId`, a page size, a cursor) become one
     top-level BAD_USER_INPUT error naming the argument."""
-    try:
+    with _query_errors():
         return await info.context.unit.run(fn, **_decoded(kwargs))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_query(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """:func:`run_query` for a domain rule that reads nothing (the viewer's own record):
+    the same error mapping, without the unit's lock and task."""
+    with _query_errors():
+        return fn(**_decoded(kwargs))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def _query_errors() -> Iterator[None]:
+    try:
+        yield
     except DomainError as exc:
         raise query_error(exc) from None
     except Unauthenticated as exc:

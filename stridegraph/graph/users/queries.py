@@ -20,7 +20,7 @@ from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import Email, NodeId, UserId
 from stridegraph.graph.auth.types import ApiToken
-from stridegraph.graph.errors import GlobalId, bad_user_input, run_query
+from stridegraph.graph.errors import GlobalId, bad_user_input, check_query, run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
@@ -44,7 +44,7 @@ def _user(info: Info, row: UserRow | None) -> User | None:
 class UserQueries:
     @strawberry.field(description="The signed-in user.", extensions=[requires(scope=PROFILE_READ)])
     async def me(self, info: Info) -> UserMe | None:
-        row = await run_query(info, users_domain.get_me, viewer=info.context.viewer)
+        row = check_query(users_domain.get_me, viewer=info.context.viewer)
         return UserMe.of(row, info.context)
 
     @strawberry.field(
