@@ -26,6 +26,7 @@ database work; the answer is serialised with orjson straight from the plan's dic
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -36,6 +37,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLID,
@@ -432,7 +434,7 @@ def _completer(
 ) -> Callable[[Any, Operation], Resolved]:
     if isinstance(type_, GraphQLNonNull):
         if is_leaf_type(type_.of_type):
-            return _leaf(type_.of_type.serialize, nullable=False)
+            return _leaf(type_.of_type, nullable=False)
         inner = _completer(schema, fragments, type_.of_type, node, path)
 
         def non_null(value: Any, operation: Operation) -> Resolved:
@@ -457,7 +459,7 @@ def _completer(
 
         return listed
     if is_leaf_type(type_):
-        return _leaf(type_.serialize, nullable=True)
+        return _leaf(type_, nullable=True)
     if isinstance(type_, GraphQLObjectType):
         if node.selection_set is None:
             raise NotCompilable
@@ -480,11 +482,13 @@ _PASSES_AS_IS: dict[Callable[[Any], Any], type] = {
 }
 
 
-def _leaf(serialize: Callable[[Any], Any], *, nullable: bool) -> Callable[[Any, Operation], Any]:
+def _leaf(type_: Any, *, nullable: bool) -> Callable[[Any, Operation], Any]:
     """A scalar or enum value as the executor serialises it (a null where the schema
-    promises a value is the executor's error to report)."""
-
+    promises a value is the executor's error to report). An enum member is looked up in a
+    table built once (Strawberry's ``serialize`` scans the values on every call)."""
+    serialize = type_.serialize
     passes = _PASSES_AS_IS.get(serialize)
+    names = _enum_names(type_)
 
     def leaf(value: Any, operation: Operation) -> Any:
         if value is None:
@@ -493,12 +497,27 @@ def _leaf(serialize: Callable[[Any], Any], *, nullable: bool) -> Callable[[Any, 
             raise Fallback
         if type(value) is passes:  # what the scalar's serialize would return unchanged
             return value
+        if names is not None:
+            name = names.get(value)
+            if name is not None:
+                return name
         serialized = serialize(value)
         if serialized is Undefined or serialized is None:
             raise Fallback
         return serialized
 
     return leaf
+
+
+def _enum_names(type_: Any) -> dict[enum.Enum, str] | None:
+    """Python enum member -> GraphQL name, for an enum type wrapping a Python enum."""
+    wrapped = getattr(type_, "wrapped_cls", None)
+    if not (isinstance(type_, GraphQLEnumType) and isinstance(wrapped, type)):
+        return None
+    if not issubclass(wrapped, enum.Enum):
+        return None
+    by_value = {value.value: name for name, value in type_.values.items()}
+    return {member: by_value[member.value] for member in wrapped if member.value in by_value}
 
 
 async def _settle_list(items: list[Any], waiting: list[int]) -> list[Any]:
