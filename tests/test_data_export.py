@@ -240,7 +240,11 @@ async def test_passkeys_and_identities_are_exported_without_key_material(gql, ht
     }
     (link,) = json.loads(archive.read("identities.json"))["data"]
     assert link.pop("id") > 0
-    assert link == {"provider": "strava", "subject": "ext-42", "created_at": "2026-05-04T03:02:01+00:00"}
+    assert link == {
+        "provider": "strava",
+        "subject": "ext-42",
+        "created_at": "2026-05-04T03:02:01+00:00",
+    }
     assert "passkeys.json" in json.loads(archive.read("manifest.json"))["parts"]
     assert "passkeys.json" in archive.read("README.txt").decode()
     everything = b"".join(archive.read(n) for n in archive.namelist())
