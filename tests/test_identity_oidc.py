@@ -377,6 +377,12 @@ async def test_first_sign_in_creates_an_account_when_allowed(
     assert first["user"]["email"] == "nina@example.org"
     assert first["user"]["accessType"] == "ADMIN"  # the admin claim
     assert first["user"]["externalAuthCount"] == 1
+    nina = row_id(first["user"]["id"])
+    made = [e for e in await security_events(db) if e.subject_id == nina]
+    assert [(e.type, e.actor_id, e.detail.get("method")) for e in made] == [
+        ("IDENTITY_LINKED", nina, None),
+        ("SIGN_IN_SUCCEEDED", nina, "PROVIDER"),
+    ]
     again = await external_login(gql, provider["id"], "nina")
     assert again["user"]["id"] == first["user"]["id"]
     assert await count(db, "users") == 2
