@@ -4,6 +4,7 @@ few a day; JSON with a format name and version."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from stridegraph.db.enums import Language
-from stridegraph.db.models import DataExport
+from stridegraph.db.models import DataExport, IdentityProviderLink, Passkey
 from stridegraph.domain import export, retention
 from tests.helpers import login_token, make_user, scoped_token
 from tests.smtp import body_text, links
@@ -187,3 +188,72 @@ async def test_exports_need_a_signed_in_viewer(gql):
     assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     answer = await gql.execute(MINE)
     assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_passkeys_and_identities_are_exported_without_key_material(gql, http, services, db):
+    alice = await make_user(services, "alice")
+    bob = await make_user(services, "bob")
+    credential_id, public_key = b"alice-credential-id-0001", b"alice-public-key-bytes"
+    when = dt.datetime(2026, 5, 4, 3, 2, 1, tzinfo=dt.UTC)
+
+    def passkey(user_id: int, name: str, cred: bytes, transports: str) -> Passkey:
+        return Passkey(
+            user_id=user_id,
+            credential_id=cred,
+            public_key=public_key,
+            sign_count=41,
+            transports=transports,
+            aaguid="00000000-0000-0000-0000-000000000000",
+            backup_eligible=True,
+            backed_up=False,
+            name=name,
+            created_at=when,
+            last_used_at=when + dt.timedelta(days=1),
+        )
+
+    async with services.sessions() as session, session.begin():
+        session.add_all(
+            [
+                passkey(alice.id, "Laptop", credential_id, "internal,hybrid"),
+                passkey(bob.id, "Bob's key", b"bob-credential", "usb"),
+                IdentityProviderLink(
+                    user_id=alice.id, provider="strava", subject="ext-42", created_at=when
+                ),
+                IdentityProviderLink(user_id=bob.id, provider="strava", subject="ext-bob"),
+            ]
+        )
+    token = await login_token(services, alice)
+    listed = await ready_export(gql, token)
+    response = await download(http, listed["downloadUrl"], token)
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    document = json.loads(archive.read("passkeys.json"))
+    assert (document["format"], document["part"]) == ("stridegraph-export", "passkeys")
+    (row,) = document["data"]
+    assert row.pop("id") > 0
+    assert row == {
+        "name": "Laptop",
+        "created_at": "2026-05-04T03:02:01+00:00",
+        "last_used_at": "2026-05-05T03:02:01+00:00",
+        "backup_eligible": True,
+        "backed_up": False,
+        "transports": ["internal", "hybrid"],
+    }
+    (link,) = json.loads(archive.read("identities.json"))["data"]
+    assert link.pop("id") > 0
+    assert link == {
+        "provider": "strava",
+        "subject": "ext-42",
+        "created_at": "2026-05-04T03:02:01+00:00",
+    }
+    assert "passkeys.json" in json.loads(archive.read("manifest.json"))["parts"]
+    assert "passkeys.json" in archive.read("README.txt").decode()
+    everything = b"".join(archive.read(n) for n in archive.namelist())
+    for material in (credential_id, public_key):
+        for form in (
+            material,
+            base64.b64encode(material),
+            base64.urlsafe_b64encode(material).rstrip(b"="),
+        ):
+            assert form not in everything
+        assert material.hex().encode() not in everything
+    assert b"ext-bob" not in everything and b"Bob's key" not in everything

@@ -26,14 +26,18 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from strawberry import relay
 
 from stridegraph.config import ConfigError, ConfiguredProvider, Settings, load_settings
+from stridegraph.db.enums import Language
+from stridegraph.db.models import SecurityEvent
 from stridegraph.domain.identity_client import OidcClient, ProviderUnavailable
 from stridegraph.domain.unit import Services
 from tests.conftest import IN_CI, Database, GraphQLClient, free_port, make_settings
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.mfa_support import COMPLETE, Clock, code_at, enrol
+from tests.smtp import body_text
 
 NODE_PROJECT = Path(__file__).parent / "node_oidc"
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -129,10 +133,13 @@ def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
 
 
 @pytest.fixture
-def settings(db: Database, tmp_path: Path) -> Settings:
-    return make_settings(
+def settings(db: Database, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    made = make_settings(
         db.url, tmp_path / "data", oidc_redirect_uris=(REDIRECT,), oidc_timeout_seconds=5.0
     )
+    if "smtp" in request.fixturenames:  # mail on for the tests that read it
+        made = made.with_(smtp_url=request.getfixturevalue("smtp").url)
+    return made
 
 
 # --------------------------------------------------------------------------- helpers
@@ -370,6 +377,12 @@ async def test_first_sign_in_creates_an_account_when_allowed(
     assert first["user"]["email"] == "nina@example.org"
     assert first["user"]["accessType"] == "ADMIN"  # the admin claim
     assert first["user"]["externalAuthCount"] == 1
+    nina = row_id(first["user"]["id"])
+    made = [e for e in await security_events(db) if e.subject_id == nina]
+    assert [(e.type, e.actor_id, e.detail.get("method")) for e in made] == [
+        ("IDENTITY_LINKED", nina, None),
+        ("SIGN_IN_SUCCEEDED", nina, "PROVIDER"),
+    ]
     again = await external_login(gql, provider["id"], "nina")
     assert again["user"]["id"] == first["user"]["id"]
     assert await count(db, "users") == 2
@@ -778,3 +791,165 @@ async def test_discovery_and_keys_are_cached_for_a_bounded_time(oidc: OidcServer
     down = OidcClient(timeout_seconds=2)
     with pytest.raises(ProviderUnavailable):
         await down.discover(f"http://127.0.0.1:{free_port()}")
+
+
+# --------------------------------------------------------------------------- security history
+
+
+async def security_events(db: Database) -> list[SecurityEvent]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(SecurityEvent).order_by(SecurityEvent.id))
+        return list(rows.all())  # type: ignore[arg-type]
+
+
+def row_id(global_id: str) -> int:
+    return int(relay.from_base64(global_id)[1])
+
+
+async def test_provider_changes_are_audit_events_without_the_secret(
+    gql: GraphQLClient, services: Services, db: Database
+) -> None:
+    admin = await make_user(services, "root", admin=True)
+    token = await login_token(services, admin)
+    made = await add_provider(gql, token, "https://sso.example.org")
+    refused = await gql.data(UPDATE, {"id": made["id"], "input": {"issuer": "nope"}}, token=token)
+    assert refused["updateIdentityProvider"]["errors"] == [{"field": "issuer", "code": "INVALID"}]
+    assert [e.type for e in await security_events(db)] == ["IDENTITY_PROVIDER_CREATED"]
+    new_secret = "a-brand-new-client-secret"
+    changes = {"name": "Main SSO", "clientSecret": new_secret, "allowSignup": True}
+    updated = await gql.data(UPDATE, {"id": made["id"], "input": changes}, token=token)
+    assert updated["updateIdentityProvider"]["errors"] == []
+    deleted = await gql.data(DELETE, {"id": made["id"]}, token=token)
+    assert deleted["deleteIdentityProvider"]["errors"] == []
+
+    rows = await security_events(db)
+    assert [(e.type, e.actor_id, e.subject_id) for e in rows] == [
+        ("IDENTITY_PROVIDER_CREATED", admin.id, None),
+        ("IDENTITY_PROVIDER_UPDATED", admin.id, None),
+        ("IDENTITY_PROVIDER_DELETED", admin.id, None),
+    ]
+    provider_id = row_id(made["id"])
+    assert rows[0].detail == {"providerId": provider_id, "slug": "test-idp"}
+    assert rows[1].detail == {
+        "providerId": provider_id,
+        "slug": "test-idp",
+        "fields": ["allowSignup", "clientSecret", "name"],
+    }
+    assert rows[2].detail == {"providerId": provider_id, "slug": "test-idp"}
+    everything = repr([tuple(e) for e in rows])
+    assert CLIENT_SECRET not in everything and new_secret not in everything
+    # the audit log shows them to administrators
+    audit = await gql.data(
+        "{ auditEvents { edges { node { type actor { username } subject { username } } } } }",
+        token=token,
+    )
+    nodes = [edge["node"] for edge in audit["auditEvents"]["edges"]]
+    assert nodes[0] == {
+        "type": "IDENTITY_PROVIDER_DELETED",
+        "actor": {"username": "root"},
+        "subject": None,
+    }
+
+
+async def test_identity_links_and_sign_ins_are_security_events_and_mailed(
+    gql: GraphQLClient, services: Services, db: Database, oidc: OidcServer, smtp: Any
+) -> None:
+    admin = await make_user(services, "root", admin=True)
+    admin_token = await login_token(services, admin)
+    provider = await add_provider(gql, admin_token, oidc.issuer)
+    alice = await make_user(services, "alice", profile={"preferred_language": Language.FR})
+    token = await login_token(services, alice)
+    oidc.control("accounts", {"alice-sso": {"email": "alice@example.com"}})
+    seen = len(await security_events(db))
+
+    async def new_events() -> list[SecurityEvent]:
+        nonlocal seen
+        rows = await security_events(db)
+        fresh, seen = rows[seen:], len(rows)
+        return fresh
+
+    # an identity linked to nobody: a failed sign-in of no account
+    assert (await external_login(gql, provider["id"], "alice-sso"))["accessToken"] is None
+    [nobody] = await new_events()
+    assert (nobody.type, nobody.subject_id, nobody.actor_id) == ("SIGN_IN_FAILED", None, None)
+    assert nobody.detail == {"method": "PROVIDER", "reason": "SIGNUP_DISABLED"}
+
+    async def link() -> tuple[dict[str, Any], str, str]:
+        data = await gql.data(START_LINK, {"p": provider["id"], "r": REDIRECT}, token=token)
+        code, state = await authorize(data["startLinkIdentity"]["authorizationUrl"], "alice-sso")
+        done = await gql.data(FINISH_LINK, {"code": code, "state": state}, token=token)
+        assert done["finishLinkIdentity"]["errors"] == []
+        return done["finishLinkIdentity"]["identity"], code, state
+
+    identity, code, state = await link()
+    [linked] = await new_events()
+    assert (linked.type, linked.subject_id, linked.actor_id) == (
+        "IDENTITY_LINKED",
+        alice.id,
+        alice.id,
+    )
+    assert linked.detail == {"identityId": row_id(identity["id"]), "provider": "test-idp"}
+    assert linked.session_id is not None
+    (mail,) = await smtp.wait_for(1)
+    assert mail["To"].addresses[0].addr_spec == "alice@example.com"
+    assert mail["Subject"].startswith("Ajouté à votre compte sur testserver")
+    assert "Test IdP" in body_text(mail)
+
+    signed = await external_login(gql, provider["id"], "alice-sso")
+    assert signed["errors"] == []
+    [success] = await new_events()
+    assert (success.type, success.subject_id) == ("SIGN_IN_SUCCEEDED", alice.id)
+    assert success.detail["method"] == "PROVIDER" and success.session_id is not None
+
+    # a refusal once the identity named alice is a failed sign-in of alice
+    deactivate = "mutation($id: ID!, $a: Boolean!) { updateUser(id: $id, input: {active: $a}) { errors { code } } }"
+    gid = relay.to_base64("User", alice.id)
+    await gql.data(deactivate, {"id": gid, "a": False}, token=admin_token)
+    await new_events()  # the administrator's change
+    refused = await external_login(gql, provider["id"], "alice-sso")
+    assert [e["code"] for e in refused["errors"]] == ["ACCOUNT_INACTIVE"]
+    [failed] = await new_events()
+    assert (failed.type, failed.subject_id, failed.actor_id) == (
+        "SIGN_IN_FAILED",
+        alice.id,
+        alice.id,
+    )
+    assert failed.detail == {"method": "PROVIDER", "reason": "ACCOUNT_INACTIVE"}
+    await gql.data(deactivate, {"id": gid, "a": True}, token=admin_token)
+    await new_events()
+    token = await login_token(services, alice)  # the deactivation ended her sessions
+
+    # another user's unlink changes nothing and records nothing
+    mallory = await login_token(services, await make_user(services, "mallory"))
+    stolen = await gql.data(UNLINK, {"id": identity["id"]}, token=mallory)
+    assert stolen["unlinkIdentity"]["errors"] == [{"field": "id", "code": "NOT_FOUND"}]
+    assert await new_events() == []
+    unlinked = await gql.data(UNLINK, {"id": identity["id"]}, token=token)
+    assert unlinked["unlinkIdentity"]["errors"] == []
+    [gone] = await new_events()
+    assert (gone.type, gone.subject_id, gone.actor_id) == ("IDENTITY_UNLINKED", alice.id, alice.id)
+    assert gone.detail == {"identityId": row_id(identity["id"]), "provider": "test-idp"}
+
+    # turned off, a new link is not mailed; an administrator's removal is an admin action
+    off = await gql.data(
+        "mutation { updateSecurityNotifications(turnedOff: [IDENTITY]) { errors { code } } }",
+        token=token,
+    )
+    assert off["updateSecurityNotifications"]["errors"] == []
+    await new_events()
+    again, code2, state2 = await link()
+    assert [e.type for e in await new_events()] == ["IDENTITY_LINKED"]
+    removed = await gql.data(REMOVE, {"id": again["id"]}, token=admin_token)
+    assert removed["removeUserIdentity"]["errors"] == []
+    [by_admin] = await new_events()
+    assert (by_admin.type, by_admin.subject_id, by_admin.actor_id) == (
+        "ADMIN_IDENTITY_REMOVED",
+        alice.id,
+        admin.id,
+    )
+    await services.mailer.drain()
+    assert len(smtp.messages) == 1, [m["Subject"] for m in smtp.messages]
+
+    everything = repr([(e.detail, e.user_agent) for e in await security_events(db)])
+    for secret in ("alice-sso", code, state, code2, state2, CLIENT_SECRET):
+        assert secret not in everything

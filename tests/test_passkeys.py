@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from strawberry import relay
 
-from stridegraph.db.models import LoginAttempt, Passkey, PasskeyChallenge, Session, User
+from stridegraph.db.models import (
+    LoginAttempt,
+    Passkey,
+    PasskeyChallenge,
+    SecurityEvent,
+    Session,
+    User,
+)
 from stridegraph.domain.unit import open_unit
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.mfa_support import COMPLETE, code_at, codes_of, enrol, install_clock
@@ -686,3 +693,82 @@ async def test_a_user_handle_of_another_account_is_refused(gql, services, regist
     assert codes_of(await finish_login(gql, answer)) == ["INVALID_CREDENTIALS"]
     options = await login_options(gql)  # without a handle (a non-discoverable credential)
     assert (await finish_login(gql, authenticator.get(options, user_handle=False)))["errors"] == []
+
+
+# --------------------------------------------------------------------------- security history
+
+
+async def security_events(services) -> list[SecurityEvent]:
+    async with open_unit(services) as unit:
+        query = select(SecurityEvent).order_by(SecurityEvent.id)
+        return list((await unit.session.scalars(query)).all())
+
+
+async def test_passkey_changes_and_sign_ins_are_security_events(
+    gql, services, alice, authenticator, clock
+):
+    user, token = alice
+    # a refused registration is no event
+    options = await start_registration(gql, token)
+    bad = SoftAuthenticator().create(options, origin="http://evil.example")
+    assert codes_of(await finish_registration(gql, token, bad)) == ["INVALID"]
+    assert await security_events(services) == []
+
+    shown = await register(gql, token, authenticator)
+    passkey_id = int(relay.from_base64(shown["id"])[1])
+    [added] = await security_events(services)
+    assert (added.type, added.subject_id, added.actor_id) == ("PASSKEY_ADDED", user.id, user.id)
+    assert added.detail == {"passkeyId": passkey_id, "name": "Laptop", "viaLink": False}
+    assert added.session_id is not None
+
+    clock.advance(60)
+    signed = await finish_login(gql, authenticator.get(await login_options(gql, "alice")))
+    assert signed["errors"] == []
+    last = (await security_events(services))[-1]
+    assert (last.type, last.subject_id) == ("SIGN_IN_SUCCEEDED", user.id)
+    assert last.detail["method"] == "PASSKEY" and last.session_id is not None
+
+    # a refused assertion of alice's passkey is a failed sign-in of alice
+    forged = authenticator.get(await login_options(gql, "alice"), rp_id="evil.example")
+    assert codes_of(await finish_login(gql, forged)) == ["INVALID_CREDENTIALS"]
+    failed = (await security_events(services))[-1]
+    assert (failed.type, failed.subject_id, failed.actor_id) == ("SIGN_IN_FAILED", user.id, user.id)
+    assert failed.detail == {"method": "PASSKEY", "reason": "INVALID_CREDENTIALS"}
+    # an unknown credential links no account
+    stranger = SoftAuthenticator()
+    stranger.create(await start_registration(gql, token))  # made, never registered
+    unknown = stranger.get(await login_options(gql), user_handle=False)
+    assert codes_of(await finish_login(gql, unknown)) == ["INVALID_CREDENTIALS"]
+    nobody = (await security_events(services))[-1]
+    assert (nobody.type, nobody.subject_id, nobody.actor_id) == ("SIGN_IN_FAILED", None, None)
+
+    # removing another user's passkey changes nothing and records nothing
+    before = await security_events(services)
+    bob_token = await login_token(services, await make_user(services, "bob"))
+    refused = (await gql.data(DELETE, {"id": shown["id"]}, token=bob_token))["deletePasskey"]
+    assert codes_of(refused) == ["NOT_FOUND"]
+    assert len(await security_events(services)) == len(before)
+    await register(gql, token, authenticator, name="Key")
+    removed = (await gql.data(DELETE, {"id": shown["id"]}, token=token))["deletePasskey"]
+    assert removed["errors"] == []
+    gone = (await security_events(services))[-1]
+    assert (gone.type, gone.subject_id, gone.actor_id) == ("PASSKEY_REMOVED", user.id, user.id)
+    assert gone.detail == {"passkeyId": passkey_id, "name": "Laptop"}
+
+    admin = await make_user(services, "root", admin=True)
+    gid = relay.to_base64("User", user.id)
+    revoked = await gql.data(REVOKE, {"id": gid}, token=await login_token(services, admin))
+    assert revoked["revokeUserPasskeys"]["revokedCount"] == 1
+    by_admin = (await security_events(services))[-1]
+    assert (by_admin.type, by_admin.subject_id, by_admin.actor_id) == (
+        "ADMIN_PASSKEYS_REVOKED",
+        user.id,
+        admin.id,
+    )
+    assert by_admin.detail == {"passkeys": 1}
+
+    # no credential id, public key or challenge in any event
+    everything = repr([(e.detail, e.user_agent) for e in await security_events(services)])
+    for credential in authenticator.credentials + stranger.credentials:
+        assert b64u(credential.credential_id) not in everything
+        assert credential.credential_id.hex() not in everything

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from strawberry import relay
 
-from stridegraph.db.models import Passkey
+from stridegraph.db.models import Passkey, SecurityEvent
 from stridegraph.domain.unit import open_unit
 from tests.helpers import login_token, make_user
 from tests.mail_fixtures import mail_settings, read_user, set_server_settings, token_in
@@ -71,6 +71,17 @@ async def test_the_set_password_link_registers_a_passkey(gql, services, db, smtp
     done = (await gql.data(FINISH, {"c": credential, "t": link}))["finishPasskeyRegistration"]
     assert done["errors"] == [] and done["passkey"]["name"] == "Passkey"
     assert len(await passkeys_of(services, user_id)) == 1
+    # recorded as the invited user's own action (nobody is signed in), and mailed to them
+    async with open_unit(services) as unit:
+        added = (
+            await unit.session.scalars(
+                select(SecurityEvent).where(SecurityEvent.type == "PASSKEY_ADDED")
+            )
+        ).all()
+    assert [(e.subject_id, e.actor_id, e.session_id) for e in added] == [(user_id, user_id, None)]
+    assert added[0].detail["viaLink"] is True
+    (mail,) = [m for m in await smtp.wait_for(2) if "passkey" in m["Subject"]]
+    assert mail["To"].addresses[0].addr_spec == "invited@example.com"
     # the link is spent, for a passkey and for a password alike
     again = (await gql.data(START, {"t": link}))["startPasskeyRegistration"]
     assert codes_of(again) == ["INVALID_TOKEN"]

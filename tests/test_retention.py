@@ -26,8 +26,10 @@ from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import (
     ApiToken,
     LoginAttempt,
+    OAuthState,
     OneTimeToken,
     OutboxMail,
+    PasskeyChallenge,
     RotatedRefreshToken,
     Session,
 )
@@ -40,6 +42,7 @@ from tests.test_config import run_cli
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def _hash() -> bytes:
@@ -159,6 +162,38 @@ async def seed(services: Services) -> Seeded:
         ]
         api_dead = [_api_token(uid, None, now - 31 * DAY), _api_token(uid, now - 40 * DAY, None)]
         s.add_all([*api_kept, *api_dead])
+
+        def state(expires_at: dt.datetime, used_at: dt.datetime | None = None) -> OAuthState:
+            return OAuthState(
+                state_hash=_hash(),
+                provider="sso",
+                purpose="link",
+                user_id=uid,
+                redirect_uri="http://app.example/cb",
+                nonce="n",
+                code_verifier_encrypted="x",
+                created_at=expires_at - 10 * MINUTE,
+                expires_at=expires_at,
+                used_at=used_at,
+            )
+
+        def challenge(
+            expires_at: dt.datetime, used_at: dt.datetime | None = None
+        ) -> PasskeyChallenge:
+            return PasskeyChallenge(
+                user_id=uid,
+                purpose="registration",
+                challenge_hash=_hash(),
+                created_at=expires_at - 5 * MINUTE,
+                expires_at=expires_at,
+                used_at=used_at,
+            )
+
+        states_kept = [state(now + MINUTE), state(now + 9 * MINUTE)]
+        states_dead = [state(now - MINUTE), state(now - DAY), state(now + 5 * MINUTE, now)]
+        challenges_kept_ = [challenge(now + MINUTE)]
+        challenges_dead_ = [challenge(now - MINUTE), challenge(now + 4 * MINUTE, now)]
+        s.add_all([*states_kept, *states_dead, *challenges_kept_, *challenges_dead_])
         await s.flush()
         return Seeded(
             kept={
@@ -167,6 +202,8 @@ async def seed(services: Services) -> Seeded:
                 "one_time_tokens": {t.id for t in tokens_kept + challenges_kept},
                 "login_attempts": {a.id for a in attempts_kept},
                 "api_tokens": {t.id for t in api_kept},
+                "oauth_states": {t.id for t in states_kept},
+                "passkey_challenges": {c.id for c in challenges_kept_},
             },
             dead={
                 "sessions": 2,
@@ -175,6 +212,8 @@ async def seed(services: Services) -> Seeded:
                 "mfa_challenges": 2,
                 "login_attempts": 3,
                 "api_tokens": 2,
+                "oauth_states": 3,
+                "passkey_challenges": 2,
                 "outbox": 0,  # its rule has a test of its own below
                 # tests/test_security_history.py and tests/test_data_export.py
                 "security_events": 0,
@@ -189,6 +228,8 @@ KEYS: dict[str, Any] = {
     "one_time_tokens": OneTimeToken.id,
     "login_attempts": LoginAttempt.id,
     "api_tokens": ApiToken.id,
+    "oauth_states": OAuthState.id,
+    "passkey_challenges": PasskeyChallenge.id,
 }
 
 

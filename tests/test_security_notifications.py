@@ -12,6 +12,12 @@ from stridegraph.db.enums import Language
 from stridegraph.domain.security_alerts import SECURITY_PATH
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.smtp import body_text, links
+from tests.webauthn_support import (
+    FINISH_REGISTRATION,
+    START_REGISTRATION,
+    SoftAuthenticator,
+    register,
+)
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 IPHONE = (
@@ -114,3 +120,27 @@ async def test_a_new_api_token_is_mailed_and_a_refused_one_is_not(gql, services,
     assert "backup script" in body_text(mail)
     assert f"http://testserver{SECURITY_PATH}" in links(mail)
     assert "sgp_" not in body_text(mail)  # never the secret
+
+
+async def test_a_new_passkey_is_mailed_in_the_users_language_unless_turned_off(gql, services, smtp):
+    await make_user(services, "alice", profile={"preferred_language": Language.FR})
+    token = await login(gql)
+    authenticator = SoftAuthenticator()
+    # a refused registration mails nothing
+    started = (await gql.data(START_REGISTRATION, token=token))["startPasskeyRegistration"]
+    bad = authenticator.create(started["options"], origin="http://evil.example")
+    refused = await gql.data(FINISH_REGISTRATION, {"cred": bad, "name": "x"}, token=token)
+    assert refused["finishPasskeyRegistration"]["errors"]
+    await settle(services, smtp, 0)
+
+    await register(gql, token, authenticator, name="Clé USB")
+    (mail,) = await smtp.wait_for(1)
+    assert mail["To"].addresses[0].addr_spec == "alice@example.com"
+    assert mail["Subject"] == "Ajouté à votre compte sur testserver : une nouvelle clé d'accès"
+    assert "Clé USB" in body_text(mail)
+    assert f"http://testserver{SECURITY_PATH}" in links(mail)
+
+    off = await gql.data(OPT_OUT, {"off": ["PASSKEY"]}, token=token)
+    assert off["updateSecurityNotifications"]["errors"] == []
+    await register(gql, token, authenticator, name="Phone")
+    await settle(services, smtp, 1)

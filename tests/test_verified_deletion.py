@@ -11,6 +11,7 @@ deleted user's id as the actor of events about *another* user, with nothing else
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -21,11 +22,19 @@ import pytest
 from sqlalchemy import Integer, Table, select
 from strawberry import relay
 
-from stridegraph.db.models import Base, IdentityProviderLink, OutboxMail, SecurityEvent, Session
+from stridegraph.db.models import (
+    Base,
+    IdentityProviderLink,
+    OAuthState,
+    OutboxMail,
+    SecurityEvent,
+    Session,
+)
 from stridegraph.domain import export
 from tests.helpers import PASSWORD, login_token, make_user, scoped_token
 from tests.mfa_support import enrol, install_clock
 from tests.photos_support import png
+from tests.webauthn_support import START_REGISTRATION, SoftAuthenticator, register
 
 USERNAME = "zebediah.q"
 EMAIL = "zebediah.q@victim.example"
@@ -42,6 +51,8 @@ OPT_OUT = """mutation { updateSecurityNotifications(turnedOff: [NEW_SIGN_IN]) {
 PRIVACY = """mutation { updatePrivacySettings(input: {hideActivityMap: true}) {
   errors { code } } }"""
 REQUEST_RESET = """mutation($e: String!) { requestPasswordReset(email: $e) { errors { code } } }"""
+CREATE_PROVIDER = """mutation { createIdentityProvider(input: {slug: "sso", name: "SSO",
+  issuer: "https://sso.example.org", clientId: "c", clientSecret: "s"}) { errors { code } } }"""
 
 
 @pytest.fixture
@@ -150,11 +161,32 @@ async def everything_owned(gql, http, services, db, smtp, clock, admin, bystande
     assert uploaded.json()["data"]["uploadMyPhoto"]["errors"] == []
     assert (await gql.data(PRIVACY, token=token))["updatePrivacySettings"]["errors"] == []
     assert (await gql.data(OPT_OUT, token=token))["updateSecurityNotifications"]["errors"] == []
-    # a linked identity, a one-time token (password reset) and the mail it queued
+    # a passkey (with the account's user handle, its event and mail) and a ceremony left
+    # unfinished; an identity provider the victim created (an event about nobody)
+    await register(gql, token, SoftAuthenticator(), name=f"{NAME}'s laptop")
+    started = await gql.data(START_REGISTRATION, token=token)
+    assert started["startPasskeyRegistration"]["errors"] == []
+    created = await gql.data(CREATE_PROVIDER, token=token)
+    assert created["createIdentityProvider"]["errors"] == []
+    # a linked identity, a started link (its state), a one-time token (password reset) and
+    # the mail it queued
     async with db.engine.begin() as conn:
         await conn.execute(
             IdentityProviderLink.__table__.insert().values(
                 user_id=victim.id, provider="strava", subject="ext-123"
+            )
+        )
+        await conn.execute(
+            OAuthState.__table__.insert().values(
+                state_hash=b"s" * 32,
+                provider="sso",
+                purpose="link",
+                user_id=victim.id,
+                redirect_uri="http://app.example/cb",
+                nonce="n",
+                code_verifier_encrypted="x",
+                created_at=services.now(),
+                expires_at=services.now() + dt.timedelta(minutes=10),
             )
         )
     await gql.data(REQUEST_RESET, {"e": EMAIL})
@@ -166,7 +198,7 @@ async def everything_owned(gql, http, services, db, smtp, clock, admin, bystande
     assert (await gql.data(REVOKE, {"id": bystander_id}, token=token))["revokeUserSessions"][
         "errors"
     ] == []
-    await smtp.wait_for(3)
+    await smtp.wait_for(4)
     await services.mailer.drain()
     async with db.engine.connect() as conn:
         session_ids = set(
@@ -189,6 +221,10 @@ async def everything_owned(gql, http, services, db, smtp, clock, admin, bystande
         "mfa_backup_codes",
         "one_time_tokens",
         "user_identity_providers",
+        "oauth_states",
+        "passkeys",
+        "passkey_user_handles",
+        "passkey_challenges",
         "user_privacy_settings",
         "data_exports",
         "security_events",

@@ -14,6 +14,7 @@ from stridegraph.db.models import (
     ApiToken,
     DataExport,
     IdentityProviderLink,
+    Passkey,
     PrivacySettings,
     Session,
     User,
@@ -180,7 +181,14 @@ async def identities(session: AsyncSession, user_id: int) -> list[IdentityProvid
     rows = await session.scalars(
         select(IdentityProviderLink)
         .where(IdentityProviderLink.user_id == user_id)
-        .order_by(IdentityProviderLink.created_at)
+        .order_by(IdentityProviderLink.created_at, IdentityProviderLink.id)
+    )
+    return list(rows)
+
+
+async def passkeys(session: AsyncSession, user_id: int) -> list[Passkey]:
+    rows = await session.scalars(
+        select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at, Passkey.id)
     )
     return list(rows)
 

@@ -36,8 +36,10 @@ from stridegraph.db.models import (
     ApiToken,
     Base,
     LoginAttempt,
+    OAuthState,
     OneTimeToken,
     OutboxMail,
+    PasskeyChallenge,
     RotatedRefreshToken,
     SecurityEvent,
     Session,
@@ -180,4 +182,27 @@ def security_events(*, cutoff: dt.datetime) -> PurgeRule:
         target=_table(SecurityEvent),
         key="id",
         dead=SecurityEvent.at < cutoff,
+    )
+
+
+def oauth_states(*, now: dt.datetime) -> PurgeRule:
+    """Started external sign-ins and links (``oauth_states``) that expired or were used:
+    a state is good for ten minutes and once. Starting a new one drops them too, but a
+    server nobody starts one on would keep the last ones (and their users' ids) forever."""
+    return PurgeRule(
+        name="oauth_states",
+        target=_table(OAuthState),
+        key="id",
+        dead=or_(OAuthState.expires_at <= now, OAuthState.used_at.is_not(None)),
+    )
+
+
+def passkey_challenges(*, now: dt.datetime) -> PurgeRule:
+    """WebAuthn ceremonies (``passkey_challenges``) that expired or were used (five
+    minutes, single use); the same reasoning as :func:`oauth_states`."""
+    return PurgeRule(
+        name="passkey_challenges",
+        target=_table(PasskeyChallenge),
+        key="id",
+        dead=or_(PasskeyChallenge.expires_at <= now, PasskeyChallenge.used_at.is_not(None)),
     )

@@ -14,7 +14,7 @@ The archive holds ``manifest.json``, one JSON document per part (:data:`PARTS`) 
 ``README.txt`` in the user's language; every document carries ``format`` and ``version``
 (:data:`FORMAT`, :data:`VERSION`; the README's "Data export" section documents the schema).
 Parts are a registry of small functions, one per part: a capability that owns user data
-(passkeys, identities) adds its part with ``@part("passkeys")``. No part exports a hash,
+adds its part with ``@part(name)`` (passkeys and identities have theirs). No part exports a hash,
 a secret or key material: each names the columns it exports.
 """
 
@@ -138,10 +138,29 @@ async def _api_tokens(session: AsyncSession, user: User) -> Any:
     ]
 
 
+@part("passkeys")
+async def _passkeys(session: AsyncSession, user: User) -> Any:
+    """What the owner sees of each passkey; never its credential id, public key or
+    signature counter (the credential id names it to the authenticator and the relying
+    party, and is of no use to the owner)."""
+    names: tuple[str, ...] = ("id", "name", "created_at", "last_used_at")
+    names += ("backup_eligible", "backed_up")
+    return [
+        {
+            **export_rows.columns(row, names),
+            "transports": [t for t in row.transports.split(",") if t],
+        }
+        for row in await export_rows.passkeys(session, user.id)
+    ]
+
+
 @part("identities")
 async def _identities(session: AsyncSession, user: User) -> Any:
+    """The links of ``user_identity_providers``: the provider's slug and the subject (the
+    account's id at that provider, which is the user's data); the provider issues no token
+    that is kept."""
     return [
-        export_rows.columns(row, ("id", "provider", "created_at"))
+        export_rows.columns(row, ("id", "provider", "subject", "created_at"))
         for row in await export_rows.identities(session, user.id)
     ]
 

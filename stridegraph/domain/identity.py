@@ -22,6 +22,12 @@ session or MFA challenge (``login.finish_login``, ``mfa.start_challenge``).
 
 A state is consumed in a transaction of its own before the provider is asked: a finish that
 fails for any reason has still used it up.
+
+Security events: every finished sign-in is SIGN_IN_SUCCEEDED with the method PROVIDER, every
+refused one SIGN_IN_FAILED (or LOCKOUT) of the account the identity is linked to, or of no
+account; links are IDENTITY_LINKED / IDENTITY_UNLINKED (ADMIN_IDENTITY_REMOVED for an
+administrator's removal), with the link's id and the provider's slug, never the provider's
+code, state or subject. A link the owner makes is mailed to them (``security_alerts``).
 """
 
 from __future__ import annotations
@@ -40,11 +46,13 @@ from stridegraph.db import identities as rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
 from stridegraph.db.models import IdentityProvider, IdentityProviderLink, OAuthState, User
-from stridegraph.domain import accounts, mfa, ratelimit, reauth, tokens
+from stridegraph.domain import accounts, mfa, ratelimit, reauth, security_alerts, tokens
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden
 from stridegraph.domain.identity_client import Client, ProviderRefused, ProviderUnavailable
 from stridegraph.domain.identity_providers import usable_provider
 from stridegraph.domain.login import LoginResult, check_can_sign_in, finish_login
+from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.settings import get_settings
 from stridegraph.domain.sign_in_methods import sign_in_methods
 from stridegraph.domain.unit import Unit
@@ -309,6 +317,25 @@ async def _link(
         raise already_linked() from None
 
 
+async def _record_link(
+    unit: Unit,
+    type: EventType,
+    link: IdentityProviderLink,
+    *,
+    viewer: Viewer | None = None,
+    actor_id: int | None = None,
+) -> None:
+    """A link's event: which link and provider (never the provider's subject)."""
+    await events.record(
+        unit,
+        type=type,
+        subject_id=link.user_id,
+        viewer=viewer,
+        actor_id=actor_id,
+        detail={"identityId": link.id, "provider": link.provider},
+    )
+
+
 def already_linked() -> DomainError:
     return DomainError.of(
         ErrorCode.IDENTITY_ALREADY_LINKED, "This identity is already linked to an account."
@@ -334,7 +361,37 @@ async def finish_external_login(
     user_agent: str | None = None,
 ) -> LoginResult:
     """Exchange the code, validate the ID token, then sign the linked user in (or create an
-    account, see the module docstring) exactly as password login ends."""
+    account, see the module docstring) exactly as password login ends. A refusal is
+    recorded as a failed sign-in of the linked account (none when no account is linked)."""
+    named: list[User] = []  # the linked account, once the provider has said who it is
+    try:
+        return await _finish_external_login(
+            unit,
+            code=code,
+            state=state,
+            client_address=client_address,
+            user_agent=user_agent,
+            named=named,
+        )
+    except DomainError as exc:
+        await events.record_failure(
+            unit,
+            error=exc,
+            method=SignInMethod.PROVIDER,
+            user_id=named[0].id if named else None,
+        )
+        raise
+
+
+async def _finish_external_login(
+    unit: Unit,
+    *,
+    code: str,
+    state: str,
+    client_address: str,
+    user_agent: str | None,
+    named: list[User],
+) -> LoginResult:
     pending, attempt = await _redeem(
         unit, state=state, purpose=LOGIN, client_address=client_address
     )
@@ -345,6 +402,7 @@ async def finish_external_login(
     user = await user_rows.get_by_id(unit.session, link.user_id) if link is not None else None
     await unit.release()
     if user is not None:
+        named.append(user)
         await ratelimit.refuse_if_locked(
             unit, account_key=ratelimit.user_key(user), client_address=client_address
         )
@@ -359,12 +417,18 @@ async def finish_external_login(
     else:
         await ratelimit.succeeded(unit, attempt=attempt)
         user = await _create_account(unit, provider, claims)
-        await _link(unit, user_id=user.id, provider=provider, subject=subject)
+        created = await _link(unit, user_id=user.id, provider=provider, subject=subject)
+        # no mail: the owner is making the account with this very identity
+        await _record_link(unit, EventType.IDENTITY_LINKED, created, actor_id=user.id)
     await check_can_sign_in(unit, user)
     if user.mfa_enabled:
         return LoginResult(user=user, mfa_token=await mfa.start_challenge(unit, user=user))
     issued = await finish_login(
-        unit, user=user, user_agent=user_agent, client_address=client_address
+        unit,
+        user=user,
+        user_agent=user_agent,
+        client_address=client_address,
+        method=SignInMethod.PROVIDER,
     )
     audit.info("user %s signed in with %s", user.id, provider.slug)
     return LoginResult(user=user, session=issued)
@@ -426,6 +490,10 @@ async def finish_link_identity(
     if await rows.find_link(unit.session, provider=provider.slug, subject=subject) is not None:
         raise already_linked()
     link = await _link(unit, user_id=viewer.user_id, provider=provider, subject=subject)
+    await _record_link(unit, EventType.IDENTITY_LINKED, link, viewer=viewer)
+    await security_alerts.credential_added(
+        unit, user=viewer.user, kind=security_alerts.Alert.IDENTITY, name=provider.display_name
+    )
     audit.info("user %s linked an identity of %s", viewer.user_id, provider.slug)
     return LinkedIdentity(link=link, provider=provider)
 
@@ -453,6 +521,7 @@ async def unlink_identity(unit: Unit, *, viewer: Viewer, identity_id: int | None
             "id",
         )
     found = (await _with_providers(unit, [link]))[0]
+    await _record_link(unit, EventType.IDENTITY_UNLINKED, link, viewer=viewer)
     await rows.delete_link(unit.session, link)
     audit.info("user %s unlinked an identity of %s", viewer.user_id, link.provider)
     return found
@@ -487,6 +556,7 @@ async def remove_user_identity(
     if link is None:
         raise DomainError.of(ErrorCode.NOT_FOUND, "There is no such identity.", "id")
     found = (await _with_providers(unit, [link]))[0]
+    await _record_link(unit, EventType.ADMIN_IDENTITY_REMOVED, link, viewer=viewer)
     await rows.delete_link(unit.session, link)
     audit.info(
         "identity of %s removed from user %s by user %s",

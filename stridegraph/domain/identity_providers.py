@@ -10,6 +10,10 @@ configuration is disabled, not deleted, so its users' links survive a typo.
 
 The client secret is encrypted with the cipher of the MFA secrets (``services.cipher``) and
 never read back through the API: ``hasClientSecret`` is all anyone sees.
+
+Every administrator's change is a security event (IDENTITY_PROVIDER_CREATED, _UPDATED,
+_DELETED) with the administrator as actor, no subject, and the provider's id and slug (and,
+for an update, the names of the fields given, never their values: one is the secret).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +31,9 @@ from stridegraph.config import ConfiguredProvider
 from stridegraph.db import identities as rows
 from stridegraph.db.models import IdentityProvider
 from stridegraph.domain import identity_client, ratelimit
+from stridegraph.domain import security_events as events
 from stridegraph.domain.errors import Collector, DomainError, ErrorCode, Forbidden
+from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -149,6 +155,29 @@ def _check(errors: Collector, given: ProviderInput, *, creating: bool) -> dict[s
     return values
 
 
+def _given_fields(given: ProviderInput) -> list[str]:
+    """The API names of the fields an update gave (``clientSecret``, ``allowSignup``…)."""
+    names = [f.name for f in fields(given) if getattr(given, f.name) is not None]
+    return sorted(_camel(name) for name in names)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+async def _record(
+    unit: Unit, type: EventType, viewer: Viewer, row: IdentityProvider, **detail: Any
+) -> None:
+    await events.record(
+        unit,
+        type=type,
+        subject_id=None,
+        viewer=viewer,
+        detail={"providerId": row.id, "slug": row.slug, **detail},
+    )
+
+
 def _apply(unit: Unit, row: IdentityProvider, values: Mapping[str, Any]) -> None:
     """Set the checked ``values`` on ``row``, encrypting the client secret."""
     for key, value in values.items():
@@ -249,6 +278,7 @@ async def create_identity_provider(
         await rows.insert_provider(unit.session, row)
     except rows.SlugTaken:
         raise DomainError.of(ErrorCode.INVALID, "Another provider has this slug.", "slug") from None
+    await _record(unit, EventType.IDENTITY_PROVIDER_CREATED, viewer, row)
     audit.info("identity provider %s created by user %s", row.slug, viewer.user_id)
     return row
 
@@ -278,6 +308,9 @@ async def update_identity_provider(
     errors.raise_if_any()
     _apply(unit, row, values)
     await unit.session.flush()
+    await _record(
+        unit, EventType.IDENTITY_PROVIDER_UPDATED, viewer, row, fields=_given_fields(given)
+    )
     audit.info("identity provider %s updated by user %s", row.slug, viewer.user_id)
     return row
 
@@ -298,7 +331,15 @@ async def delete_identity_provider(
             "or a passkey, or remove them first.",
             "id",
         )
+    provider_id, slug = row.id, row.slug
     await rows.delete_provider(unit.session, row)
+    await events.record(
+        unit,
+        type=EventType.IDENTITY_PROVIDER_DELETED,
+        subject_id=None,
+        viewer=viewer,
+        detail={"providerId": provider_id, "slug": slug},
+    )
     audit.info("identity provider %s deleted by user %s", row.slug, viewer.user_id)
     return row
 

@@ -21,6 +21,10 @@ user verification where the settings require it). We never parse CBOR or COSE ou
   INVALID_CREDENTIALS. ``startPasskeyLogin`` with a username that names nobody (or a user
   without passkeys) answers with a decoy credential id derived from the name, so its answer
   does not say whether the account exists.
+- Every change is a security event in its transaction (PASSKEY_ADDED, PASSKEY_REMOVED,
+  ADMIN_PASSKEYS_REVOKED) and every sign-in, good or refused, one with the method PASSKEY;
+  a new passkey is mailed to the owner (``security_alerts``, unless turned off). No event
+  holds a credential id, a public key or a challenge: the row's id and name say which.
 """
 
 from __future__ import annotations
@@ -65,13 +69,24 @@ from stridegraph.db import passkeys as rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import TokenPurpose
 from stridegraph.db.models import Passkey, PasskeyChallenge, User
-from stridegraph.domain import login, mfa, notices, ratelimit, reauth, sign_in_methods, tokens
+from stridegraph.domain import (
+    login,
+    mfa,
+    notices,
+    ratelimit,
+    reauth,
+    security_alerts,
+    sign_in_methods,
+    tokens,
+)
 from stridegraph.domain import one_time_tokens as ott
+from stridegraph.domain import security_events as events
 from stridegraph.domain.access import require
 from stridegraph.domain.accounts import owns_address
 from stridegraph.domain.admin import not_found, require_admin
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_READ
+from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
@@ -346,7 +361,7 @@ async def finish_registration(
     if token is not None:
         await _link_used(unit, user)
     transports = [t.value for t in parsed.response.transports or []]
-    return await rows.add(
+    added = await rows.add(
         unit.session,
         Passkey(
             user_id=user.id,
@@ -361,6 +376,18 @@ async def finish_registration(
             created_at=unit.now(),
         ),
     )
+    await events.record(
+        unit,
+        type=EventType.PASSKEY_ADDED,
+        subject_id=user.id,
+        viewer=viewer if token is None else None,
+        actor_id=user.id,
+        detail={"passkeyId": added.id, "name": added.name, "viaLink": token is not None},
+    )
+    await security_alerts.credential_added(
+        unit, user=user, kind=security_alerts.Alert.PASSKEY, name=added.name
+    )
+    return added
 
 
 async def _link_used(unit: Unit, user: User) -> None:
@@ -441,16 +468,48 @@ async def finish_login(
 
     Like ``login``, everything is read first, then the connection is released for the rate
     limiter's own transaction (on SQLite it must not wait for this request's write lock),
-    and this request writes only once the assertion is proven and its attempt settled."""
+    and this request writes only once the assertion is proven and its attempt settled.
+
+    A refusal once the answer parsed is a failed sign-in (or lockout) of the passkey's
+    owner, or of no account for an unknown credential (``security_events.record_failure``);
+    a malformed answer is bad input, like an empty password field."""
     parsed = _parse_assertion(credential)
     challenge = _challenge_of(parsed.response.client_data_json)
+    passkey = await rows.get_by_credential_id(unit.session, parsed.raw_id)
+    user = await user_rows.get_by_id(unit.session, passkey.user_id) if passkey else None
+    try:
+        return await _sign_in(
+            unit,
+            parsed=parsed,
+            challenge=challenge,
+            passkey=passkey,
+            user=user,
+            client_address=client_address,
+            user_agent=user_agent,
+        )
+    except DomainError as exc:
+        await events.record_failure(
+            unit, error=exc, method=SignInMethod.PASSKEY, user_id=user.id if user else None
+        )
+        raise
+
+
+async def _sign_in(
+    unit: Unit,
+    *,
+    parsed: AuthenticationCredential,
+    challenge: bytes,
+    passkey: Passkey | None,
+    user: User | None,
+    client_address: str,
+    user_agent: str | None,
+) -> login.LoginResult:
+    """The rest of ``finish_login`` once the credential was looked up."""
     challenge_hash = _digest(unit, challenge)
     now = unit.now()
     ceremony = await rows.find_challenge(
         unit.session, challenge_hash=challenge_hash, purpose=LOGIN, now=now
     )
-    passkey = await rows.get_by_credential_id(unit.session, parsed.raw_id)
-    user = await user_rows.get_by_id(unit.session, passkey.user_id) if passkey else None
     handle = await rows.handle_of(unit.session, user.id) if user is not None else None
     account_key = (
         ratelimit.user_key(user)
@@ -497,7 +556,11 @@ async def finish_login(
     if needs_code:
         return login.LoginResult(user=user, mfa_token=await mfa.start_challenge(unit, user=user))
     issued = await login.finish_login(
-        unit, user=user, user_agent=user_agent, client_address=client_address
+        unit,
+        user=user,
+        user_agent=user_agent,
+        client_address=client_address,
+        method=SignInMethod.PASSKEY,
     )
     return login.LoginResult(user=user, session=issued)
 
@@ -596,6 +659,13 @@ async def delete_passkey(
     )
     await sign_in_methods.require_another(unit.session, user_id=me.user_id, field="id")
     await rows.delete_one(unit.session, row)
+    await events.record(
+        unit,
+        type=EventType.PASSKEY_REMOVED,
+        subject_id=me.user_id,
+        viewer=me,
+        detail={"passkeyId": row.id, "name": row.name},
+    )
     return row
 
 
@@ -615,6 +685,13 @@ async def revoke_user_passkeys(unit: Unit, *, viewer: Viewer | None, user_id: in
     if user is None:
         raise not_found()
     revoked = await rows.delete_for_user(unit.session, user.id)
+    await events.record(
+        unit,
+        type=EventType.ADMIN_PASSKEYS_REVOKED,
+        subject_id=user.id,
+        viewer=admin,
+        detail={"passkeys": revoked},
+    )
     admin_id, target_id = admin.user_id, user.id
     unit.after_commit(
         lambda: audit.info(

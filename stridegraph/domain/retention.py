@@ -3,7 +3,8 @@ a schedule inside the server (:class:`PurgeSchedule`) or by hand (``stridegraph 
 
 Without it, sessions, their refresh chains, one-time tokens, MFA challenges, login attempts
 and delivered mail would grow without bound; so would security events (kept a year by
-default) and expired data exports (row and archive file). A row is purged only once nothing reads it any
+default), expired data exports (row and archive file), and the started external sign-ins
+(``oauth_states``) and passkey ceremonies (``passkey_challenges``) nobody finished. A row is purged only once nothing reads it any
 more: sessions and API tokens some time after they were revoked or expired (so a user's
 "why was I signed out" still has an answer for a while), one-time tokens and MFA challenges
 after use or expiry, login attempts only once they are older than the longest window the
@@ -76,6 +77,8 @@ def rules(settings: Settings, now: dt.datetime) -> list[PurgeRule]:
         rows.api_tokens(cutoff=ago(settings.retention_api_tokens_seconds)),
         rows.outbox_sent(cutoff=ago(settings.retention_outbox_sent_seconds)),
         rows.security_events(cutoff=ago(settings.retention_security_events_seconds)),
+        rows.oauth_states(now=now),
+        rows.passkey_challenges(now=now),
     ]
 
 

@@ -13,9 +13,9 @@ never holds a secret, token, code or password: :func:`record` refuses detail key
 like one, and callers only pass ids, names and reasons. A failed sign-in for an identifier
 that names no account links no account and records nothing of what was typed.
 
-Other capabilities (passkeys, identity providers) record their events through
-:func:`record` too; their types are defined here already so the history and its GraphQL enum
-do not change when they arrive.
+Passkeys (``domain/passkeys.py``) and identity providers (``domain/identity.py``,
+``domain/identity_providers.py``) record their events through :func:`record` and
+:func:`record_failure` too, with the methods ``PASSKEY`` and ``PROVIDER``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ log = logging.getLogger("stridegraph.security_events")
 
 class EventType(enum.Enum):
     """What happened. Types starting with ``ADMIN_`` are administrators' actions on
-    another account (actor: the administrator, subject: the account)."""
+    another account (actor: the administrator, subject: the account). Like
+    ``SERVER_SETTINGS_CHANGED``, ``IDENTITY_PROVIDER_*`` are administrators' actions on
+    the server itself: they have an actor and no subject."""
 
     SIGN_IN_SUCCEEDED = "SIGN_IN_SUCCEEDED"
     SIGN_IN_FAILED = "SIGN_IN_FAILED"
@@ -84,6 +86,11 @@ class EventType(enum.Enum):
     ADMIN_SESSIONS_REVOKED = "ADMIN_SESSIONS_REVOKED"
     ADMIN_API_TOKENS_REVOKED = "ADMIN_API_TOKENS_REVOKED"
     ADMIN_PHOTO_DELETED = "ADMIN_PHOTO_DELETED"
+    ADMIN_PASSKEYS_REVOKED = "ADMIN_PASSKEYS_REVOKED"
+    ADMIN_IDENTITY_REMOVED = "ADMIN_IDENTITY_REMOVED"
+    IDENTITY_PROVIDER_CREATED = "IDENTITY_PROVIDER_CREATED"
+    IDENTITY_PROVIDER_UPDATED = "IDENTITY_PROVIDER_UPDATED"
+    IDENTITY_PROVIDER_DELETED = "IDENTITY_PROVIDER_DELETED"
 
 
 class SignInMethod(enum.Enum):

@@ -24,7 +24,8 @@ SecurityEventType = strawberry.enum(
     EventType,
     name="SecurityEventType",
     description="What a security event records. ADMIN_* are administrators' actions on "
-    "another account.",
+    "another account; IDENTITY_PROVIDER_* are administrators' changes to the server's "
+    "identity providers (no subject).",
 )
 SecurityNotification = strawberry.enum(
     Alert,
