@@ -74,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     startup: list[float] = []
     loaded: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="stridegraph-memory-") as tmp, throwaway_database() as db:
+    with (
+        tempfile.TemporaryDirectory(prefix="stridegraph-memory-") as tmp,
+        throwaway_database() as db,
+    ):
         work = Path(tmp)
         url = pg_dsn(db).replace("postgresql://", "postgresql+asyncpg://", 1)
         secret_key = secrets.token_urlsafe(32)

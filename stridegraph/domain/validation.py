@@ -10,8 +10,6 @@ import re
 import unicodedata
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
 from stridegraph.domain.errors import Collector, ErrorCode
 
 #: The seed's rule: letters, digits and dots (ASCII, so ``lower()`` folds them alike on
@@ -68,6 +66,10 @@ def check_email(errors: Collector, value: str, field: str = "email") -> None:
     if len(value) > MAX_TEXT:
         errors.add(ErrorCode.TOO_LONG, f"{field} may have at most {MAX_TEXT} characters.", field)
         return
+    # email_validator (with idna) on first use, not at start-up: a worker that serves only
+    # reads never checks an address (memory, not an import cycle)
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError:
