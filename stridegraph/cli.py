@@ -94,7 +94,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
-        # uvloop and httptools (uvicorn[standard]) when installed, named rather than "auto"
+        # uvloop and httptools (dependencies of ours) when installed, named rather than "auto"
         # so the fast path is not lost silently; the access log stays off (ours is richer)
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
