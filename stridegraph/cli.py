@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -84,9 +85,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = _served_settings(args)
     tracing.require(settings)
-    asyncio.run(_check_database(settings, migrate_sqlite=True))
+    has_admin = _preflight_in_child()
     configure_logging(settings.log_level)
-    if not asyncio.run(_has_admin(settings)):
+    if not has_admin:
         logging.getLogger("stridegraph.setup").warning(first_admin_hint(settings))
     config = uvicorn.Config(
         "stridegraph.app:app_from_env",
@@ -94,10 +95,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
-        # uvloop and httptools (uvicorn[standard]) when installed, named rather than "auto"
+        # uvloop and httptools (dependencies of ours) when installed, named rather than "auto"
         # so the fast path is not lost silently; the access log stays off (ours is richer)
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # the schema has no subscriptions, so no WebSocket to serve: without a WebSocket
+        # implementation loaded a worker is about 1 MB smaller (an upgrade request is
+        # answered as plain HTTP)
+        ws="none",
         # every worker applies it first: uvicorn's own lines are our JSON too, uncoloured
         log_config=logging_config(settings.log_level),
         access_log=False,
@@ -125,6 +130,45 @@ def _served_settings(args: argparse.Namespace) -> Settings:
     if args.port:
         os.environ["STRIDEGRAPH_PORT"] = str(args.port)
     return load_settings()
+
+
+def _preflight_in_child() -> bool:
+    """Serve's pre-flight (the database answers, is at the head revision, SQLite migrated;
+    is there an administrator?) in a short-lived child process, and whether there is an
+    administrator.
+
+    Why a child: the check needs Alembic (about 10 MB once its script directory is loaded)
+    and with one worker this process becomes the worker, which would carry it for its whole
+    life without ever using it again. The child reads the same settings from the same
+    environment (``_served_settings`` put ``--host``/``--port`` there) and answers with one
+    JSON line on stdout: ``{"admin": bool}`` or ``{"error": message}``.
+    """
+    code = "from stridegraph.cli import _preflight_child; _preflight_child()"
+    child = subprocess.run(  # noqa: S603  (our own interpreter and code, no input)
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, check=False
+    )
+    try:
+        answer = json.loads(child.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        answer = {"error": f"the start-up check failed (exit {child.returncode})"}
+    if child.returncode == 130:
+        raise KeyboardInterrupt
+    if "error" in answer:
+        raise StartupError(str(answer["error"]))
+    return bool(answer["admin"])
+
+
+def _preflight_child() -> None:
+    """The child's side of :func:`_preflight_in_child`; its stderr is the server's."""
+    try:
+        settings = load_settings()
+        asyncio.run(_check_database(settings, migrate_sqlite=True))
+        answer: dict[str, object] = {"admin": asyncio.run(_has_admin(settings))}
+    except (StartupError, ConfigError) as exc:
+        answer = {"error": str(exc)}
+    except KeyboardInterrupt:
+        sys.exit(130)
+    print(json.dumps(answer), flush=True)
 
 
 async def _has_admin(settings: Settings) -> bool:

@@ -40,8 +40,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.common.security import generate_token
-
 from stridegraph.db import identities as rows
 from stridegraph.db import users as user_rows
 from stridegraph.db.enums import AccessType
@@ -114,6 +112,9 @@ async def _start(
     purpose: str,
     user_id: int | None,
 ) -> str:
+    # Authlib on first use, not at start-up (memory: see domain/identity_client.py)
+    from authlib.common.security import generate_token
+
     _allowed_redirect(unit, redirect_uri)
     row, client = await usable_provider(unit, provider_id=provider_id)
     state, digest = tokens.issue(unit.settings.secret_key, STATE_PREFIX)

@@ -23,15 +23,16 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core.util import create_half_hash
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+if TYPE_CHECKING:
+    import httpx
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+# httpx, joserfc and Authlib are imported by the methods that use them, on
+# first use, not at start-up: together about 5 MB of every worker's memory, and a deployment
+# without an identity provider never needs them. (Memory, not an import cycle.)
 
 #: Signature algorithms accepted for ID tokens (never ``none``, never a symmetric one).
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
@@ -98,6 +99,8 @@ class OidcClient:
         return cached is not None and self.clock() - cached.fetched_at < self.cache_seconds
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        import httpx  # first use: memory (see the note at the top)
+
         try:
             async with httpx.AsyncClient(timeout=self.timeout_seconds) as http:
                 response = await http.get(url, headers={"Accept": "application/json"})
@@ -133,6 +136,10 @@ class OidcClient:
             return found
 
     async def _key_set(self, discovery: Discovery, *, refresh: bool = False) -> KeySet:
+        # first use: memory (see the note at the top)
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         cached = self._jwks.get(discovery.jwks_uri)
         if not refresh and self._fresh(cached):
             assert cached is not None
@@ -156,6 +163,10 @@ class OidcClient:
     ) -> str:
         """Where to send the browser: the provider's authorization endpoint with the code
         flow's parameters (PKCE S256 from ``code_verifier``)."""
+        # first use: memory (see the note at the top)
+        from authlib.common.urls import add_params_to_uri
+        from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
         discovery = await self.discover(client.issuer)
         params = [
             ("response_type", "code"),
@@ -180,6 +191,8 @@ class OidcClient:
         now: float,
     ) -> dict[str, Any]:
         """Trade ``code`` for tokens and return the validated ID token's claims."""
+        import httpx  # first use: memory (see the note at the top)
+
         discovery = await self.discover(client.issuer)
         form = {
             "grant_type": "authorization_code",
@@ -226,6 +239,11 @@ class OidcClient:
         """Signature (the provider's JWKS, refetched once for an unknown key id), then
         issuer, audience (and ``azp`` when several), expiry, issue time, nonce and
         ``at_hash`` when present."""
+        # first use: memory (see the note at the top)
+        from authlib.oidc.core.util import create_half_hash
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         keys = await self._key_set(discovery)
         try:
             token = _decode(id_token, keys)
@@ -275,6 +293,10 @@ class _UnknownKey(Exception):
 
 
 def _decode(id_token: str, keys: KeySet) -> jwt.Token:
+    # first use: memory (see the note at the top)
+    from joserfc import jwt
+    from joserfc.errors import InvalidKeyIdError, JoseError
+
     try:
         return jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
     except InvalidKeyIdError:

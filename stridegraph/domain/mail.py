@@ -40,11 +40,14 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stridegraph.db import outbox as outbox_rows
 from stridegraph.db.round_trips import spawn_background
+
+# aiosmtplib is imported when mail is first sent (or a send error classified), not at
+# start-up: about 1 MB of every worker's memory, and most workers send no mail for hours.
+# (Memory, not an import cycle.)
 
 log = logging.getLogger("stridegraph.mail")
 
@@ -115,8 +118,17 @@ class SmtpTarget:
         )
 
 
+def _send_errors() -> tuple[type[BaseException], ...]:
+    """What a send can fail with and is retried (or given up) for, rather than crash on."""
+    import aiosmtplib  # first use: memory (see the note at the top)
+
+    return (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
 def is_permanent(exc: BaseException) -> bool:
     """A 5xx reply (bad recipient, refused message) will not get better by retrying."""
+    import aiosmtplib  # first use: memory (see the note at the top)
+
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(e.code >= 500 for e in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
@@ -295,7 +307,7 @@ class Mailer:
             return
         try:
             await self._send(mail)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except _send_errors() as exc:
             self._log_failure(mail, row.attempts, exc)
             code = getattr(exc, "code", None)
             error = type(exc).__name__ + (f" {code}" if code is not None else "")
@@ -406,6 +418,8 @@ class Mailer:
         return message
 
     async def _send(self, mail: Mail) -> None:
+        import aiosmtplib  # first use: memory (see the note at the top)
+
         target = self.target
         assert target is not None
         await aiosmtplib.send(
@@ -436,7 +450,7 @@ class Mailer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await self._send(mail)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            except _send_errors() as exc:
                 self._log_failure(mail, attempt, exc)
                 if is_permanent(exc):
                     break

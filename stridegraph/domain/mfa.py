@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 
 import pyotp
-import segno
 
 from stridegraph.db import mfa as mfa_rows
 from stridegraph.db import users as user_rows
@@ -71,6 +70,10 @@ async def _issue_backup_codes(unit: Unit, user_id: int) -> list[str]:
 
 
 def _qr_svg(uri: str) -> str:
+    # segno is imported on first use, not at start-up: only enrolling in MFA draws a QR code
+    # (memory, not an import cycle)
+    import segno
+
     return segno.make(uri, error="m").svg_data_uri(scale=4, border=2)
 
 

@@ -30,6 +30,7 @@ user verification where the settings require it). We never parse CBOR or COSE ou
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -37,33 +38,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
-from webauthn.helpers import (
-    bytes_to_base64url,
-    options_to_json_dict,
-    parse_authentication_credential_json,
-    parse_client_data_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticationCredential,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    RegistrationCredential,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+from typing import TYPE_CHECKING, Any
 
 from stridegraph.db import passkeys as rows
 from stridegraph.db import users as user_rows
@@ -90,6 +65,20 @@ from stridegraph.domain.security_events import EventType, SignInMethod
 from stridegraph.domain.unit import Unit
 from stridegraph.domain.viewer import Viewer
 
+if TYPE_CHECKING:
+    from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
+    from webauthn.helpers.structs import (
+        AuthenticationCredential,
+        AuthenticatorTransport,
+        PublicKeyCredentialDescriptor,
+        RegistrationCredential,
+        UserVerificationRequirement,
+    )
+
+# py_webauthn is imported by the functions that use it, on first use, not at start-up: with
+# what it pulls in (pyOpenSSL, asn1crypto, cbor2) it is about 5 MB of every worker's memory,
+# most of which never see a passkey ceremony. (Memory, not an import cycle.)
+
 log = logging.getLogger("stridegraph.passkeys")
 audit = logging.getLogger("stridegraph.audit")
 
@@ -101,17 +90,21 @@ MAX_NAME_LENGTH = 100
 DEFAULT_NAME = "Passkey"
 CREDENTIAL_FIELD = "credential"
 
-#: What malformed input can make parsing or verification raise (bad base64 and bad CBOR are
-#: ValueErrors; a JSON value of the wrong shape, a TypeError or KeyError).
-INPUT_ERRORS: tuple[type[Exception], ...] = (
-    WebAuthnException,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-)
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """What malformed input can make parsing or verification raise (bad base64 and bad CBOR
+    are ValueErrors; a JSON value of the wrong shape, a TypeError or KeyError)."""
+    from webauthn.helpers.exceptions import WebAuthnException  # on first use, for memory
+
+    return (
+        WebAuthnException,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +124,8 @@ def _uv_required(unit: Unit) -> bool:
 
 
 def _uv_requirement(unit: Unit) -> UserVerificationRequirement:
+    from webauthn.helpers.structs import UserVerificationRequirement  # first use: memory
+
     return (
         UserVerificationRequirement.REQUIRED
         if _uv_required(unit)
@@ -138,8 +133,13 @@ def _uv_requirement(unit: Unit) -> UserVerificationRequirement:
     )
 
 
+def _base64url(data: bytes) -> str:
+    """WebAuthn's unpadded base64url (what py_webauthn's ``bytes_to_base64url`` gives)."""
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
 def _digest(unit: Unit, challenge: bytes) -> bytes:
-    return tokens.digest(unit.settings.secret_key, "webauthn:" + bytes_to_base64url(challenge))
+    return tokens.digest(unit.settings.secret_key, "webauthn:" + _base64url(challenge))
 
 
 def invalid_credential(message: str = "This is not a valid passkey response.") -> DomainError:
@@ -162,6 +162,8 @@ def expired_challenge() -> DomainError:
 
 
 def _transports(value: str) -> list[AuthenticatorTransport]:
+    from webauthn.helpers.structs import AuthenticatorTransport  # first use: memory
+
     known = {t.value: t for t in AuthenticatorTransport}
     return [known[t] for t in value.split(",") if t in known]
 
@@ -171,6 +173,8 @@ def transports_of(row: Passkey) -> list[str]:
 
 
 def _descriptor(row: Passkey) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor  # first use: memory
+
     return PublicKeyCredentialDescriptor(
         id=row.credential_id, transports=_transports(row.transports)
     )
@@ -196,9 +200,11 @@ async def _new_challenge(unit: Unit, *, user_id: int | None, purpose: str) -> by
 def _challenge_of(client_data_json: bytes) -> bytes:
     """The challenge an answer claims to answer (verification then checks it is the one
     signed); INVALID when the client data is not WebAuthn client data at all."""
+    from webauthn.helpers import parse_client_data_json  # first use: memory
+
     try:
         return parse_client_data_json(client_data_json).challenge
-    except INPUT_ERRORS:
+    except _input_errors():
         raise invalid_credential() from None
 
 
@@ -277,6 +283,11 @@ async def start_registration(
 ) -> Ceremony:
     """Creation options for a new passkey of the viewer, or (``token``) of the account a
     set-password link was mailed for."""
+    # py_webauthn on first use, for memory (see the note at the top)
+    from webauthn import generate_registration_options
+    from webauthn.helpers import options_to_json_dict
+    from webauthn.helpers.structs import AuthenticatorSelectionCriteria, ResidentKeyRequirement
+
     user = await _registering_user(
         unit,
         viewer=viewer,
@@ -310,11 +321,13 @@ async def start_registration(
 
 
 def _parse_registration(credential: Any) -> RegistrationCredential:
+    from webauthn.helpers import parse_registration_credential_json  # first use: memory
+
     if not isinstance(credential, dict):
         raise invalid_credential("Send the credential navigator.credentials.create() gave.")
     try:
         return parse_registration_credential_json(credential)
-    except INPUT_ERRORS:
+    except _input_errors():
         raise invalid_credential() from None
 
 
@@ -330,6 +343,10 @@ async def finish_registration(
     Android, Apple, FIDO U2F) and store the passkey under ``name``. With ``token`` (a
     set-password link) the link is spent, like ``resetPassword`` spends it, and, having
     reached its address, it proves that address (a passwordless sign-up's only proof)."""
+    # py_webauthn on first use, for memory (see the note at the top)
+    from webauthn import verify_registration_response
+    from webauthn.helpers.structs import CredentialDeviceType
+
     user = (
         await _link_user(unit, token=token, use=True)
         if token is not None
@@ -351,7 +368,7 @@ async def finish_registration(
             expected_origin=list(settings.passkey_origins),
             require_user_verification=_uv_required(unit),
         )
-    except INPUT_ERRORS as exc:
+    except _input_errors() as exc:
         log.info("passkey registration refused", extra={"reason": str(exc)[:200]})
         raise invalid_credential() from None
     if await rows.get_by_credential_id(unit.session, verified.credential_id) is not None:
@@ -417,6 +434,11 @@ def _decoy_id(unit: Unit, username: str) -> bytes:
 async def start_login(unit: Unit, *, username: str | None = None) -> Ceremony:
     """Request options. Without a username, for a discoverable credential (the browser
     offers the passkeys it holds for this site); with one, listing that user's passkeys."""
+    # py_webauthn on first use, for memory (see the note at the top)
+    from webauthn import generate_authentication_options
+    from webauthn.helpers import options_to_json_dict
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
     user: User | None = None
     allowed: list[PublicKeyCredentialDescriptor] = []
     wanted = (username or "").strip()
@@ -442,11 +464,13 @@ async def start_login(unit: Unit, *, username: str | None = None) -> Ceremony:
 
 
 def _parse_assertion(credential: Any) -> AuthenticationCredential:
+    from webauthn.helpers import parse_authentication_credential_json  # first use: memory
+
     if not isinstance(credential, dict):
         raise invalid_credential("Send the credential navigator.credentials.get() gave.")
     try:
         return parse_authentication_credential_json(credential)
-    except INPUT_ERRORS:
+    except _input_errors():
         raise invalid_credential() from None
 
 
@@ -514,7 +538,7 @@ async def _sign_in(
     account_key = (
         ratelimit.user_key(user)
         if user is not None
-        else ratelimit.account_key("passkey:" + bytes_to_base64url(parsed.raw_id)[:64])
+        else ratelimit.account_key("passkey:" + _base64url(parsed.raw_id)[:64])
     )
     await unit.release()  # no connection held while the rate limiter writes
     await ratelimit.refuse_if_locked(unit, account_key=account_key, client_address=client_address)
@@ -568,6 +592,8 @@ async def _sign_in(
 async def _verify_assertion(
     unit: Unit, parsed: AuthenticationCredential, challenge: bytes, passkey: Passkey
 ) -> VerifiedAuthentication:
+    from webauthn import verify_authentication_response  # first use: memory
+
     settings = unit.settings
     try:
         return await asyncio.to_thread(
@@ -580,7 +606,7 @@ async def _verify_assertion(
             credential_current_sign_count=0,  # the counter rule is ours, to log clones
             require_user_verification=_uv_required(unit),
         )
-    except INPUT_ERRORS as exc:
+    except _input_errors() as exc:
         log.info("passkey sign-in refused", extra={"reason": str(exc)[:200]})
         raise invalid_passkey() from None
 

@@ -38,9 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-from PIL import Image, ImageCms, ImageOps
+from typing import TYPE_CHECKING, Protocol
 
 from stridegraph.config import Settings
 from stridegraph.db import photos as photo_rows
@@ -55,6 +53,9 @@ from stridegraph.domain.security_events import EventType
 from stridegraph.domain.unit import Services, Unit
 from stridegraph.domain.validation import MAX_TEXT, USERNAME_RE
 from stridegraph.domain.viewer import Viewer
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger("stridegraph.photos")
 
@@ -121,6 +122,10 @@ def _has_alpha(image: Image.Image) -> bool:
 def _to_srgb(image: Image.Image, mode: str) -> Image.Image:
     """Convert to ``mode``, through the embedded ICC profile when there is one, so colours
     survive dropping the profile; a profile lcms cannot use is simply ignored."""
+    # Pillow is imported on first use, not at start-up: about 3 MB a worker that may never
+    # decode a picture would carry (memory, not an import cycle)
+    from PIL import ImageCms
+
     icc = image.info.get("icc_profile")
     if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
         with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError, TypeError):
@@ -146,6 +151,8 @@ REDUCING_GAP = 3.0
 
 def _open_checked(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
     """Open (header only) and refuse a wrong format or too many pixels before decoding."""
+    from PIL import Image  # on first use, for memory (see _to_srgb)
+
     image = Image.open(io.BytesIO(data), formats=[image_format])
     width, height = image.size
     if image.format != image_format or width < 1 or height < 1:
@@ -165,6 +172,8 @@ def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
     never exists. Others: the full bitmap is decoded once and shrunk in place (``reduce``
     by whole factors, then LANCZOS); orientation and colour conversion only ever see the
     small picture."""
+    from PIL import Image, ImageOps  # on first use, for memory (see _to_srgb)
+
     with _open_checked(data, image_format, max_pixels) as image:
         mode = "RGBA" if _has_alpha(image) else "RGB"
         image.draft(None, (MAX_SIDE, MAX_SIDE))
@@ -185,6 +194,8 @@ def process_image(data: bytes, *, max_pixels: int) -> ProcessedPhoto:
     OSError, SyntaxError, ValueError, struct errors, DecompressionBombError, ...) means the
     file is not an image we accept.
     """
+    from PIL import Image  # on first use, for memory (see _to_srgb)
+
     image_format = sniff_format(data)
     if image_format is None:
         raise _unsupported()

@@ -11,8 +11,6 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
 from stridegraph.domain.errors import Collector, ErrorCode
 from stridegraph.domain.profile_fields import PROFILE
 
@@ -70,6 +68,10 @@ def check_email(errors: Collector, value: str, field: str = "email") -> None:
     if len(value) > MAX_TEXT:
         errors.add(ErrorCode.TOO_LONG, f"{field} may have at most {MAX_TEXT} characters.", field)
         return
+    # email_validator (with idna) on first use, not at start-up: a worker that serves only
+    # reads never checks an address (memory, not an import cycle)
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError:
