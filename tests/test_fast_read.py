@@ -6,6 +6,7 @@ builds are persistent, track changes and keep the secrets unloaded."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
@@ -15,7 +16,7 @@ from stridegraph.db.enums import Currency, Gender, Units, WeekDay
 from stridegraph.db.models import User
 from stridegraph.db.viewer_lookup import ViewerLookup
 from stridegraph.domain import tokens
-from stridegraph.domain.unit import open_unit
+from stridegraph.domain.unit import Unit, open_unit
 from stridegraph.domain.viewer import resolve_bearer
 from tests.helpers import login_token, make_user
 
@@ -70,3 +71,24 @@ async def test_the_viewers_user_is_persistent_and_tracked(services):
         await unit.session.commit()
     async with open_unit(services) as unit:
         assert await unit.session.scalar(select(User.city).where(User.id == user.id)) == "Oslo"
+
+
+async def test_a_change_made_before_the_session_exists_is_written(services):
+    """The viewer's user joins the unit's session only when that is made; a mutation may
+    edit it first. The edit must then be written by the unit's own transaction, not
+    flushed (outside any greenlet) when the session is made."""
+    user = await make_user(services, "hal")
+    token = await login_token(services, user)
+    unit = Unit(services=services)  # as a request makes it: no session until needed
+    try:
+        viewer = await resolve_bearer(unit, token=token)
+        viewer.user.city = "Bergen"  # before anything made the session
+
+        async def save(unit: Any) -> None:
+            await unit.session.flush()
+
+        await unit.transaction(save)
+    finally:
+        await unit.close()
+    async with open_unit(services) as unit:
+        assert await unit.session.scalar(select(User.city).where(User.id == user.id)) == "Bergen"

@@ -152,10 +152,13 @@ class Unit:
                 for instance in self._adopted:
                     session.add(instance)
                 self._adopted.clear()
-                # Adding began a transaction in memory only (no connection, nothing to
-                # flush: the instances are loaded and clean); ending it is no I/O, and lets
-                # the first read take its connection in autocommit mode.
-                session.sync_session.commit()
+                # Adding began a transaction in memory only (no connection yet). Clean
+                # instances leave nothing to flush, so ending it is no I/O and lets the
+                # first read take its connection in autocommit mode. One changed before the
+                # session was made (a mutation edits the viewer first) stays pending in
+                # that transaction, which the request's own commit then writes.
+                if not session.dirty:
+                    session.sync_session.commit()
             if self._reading:
                 autocommit_reads(session, True)
         return session
