@@ -90,7 +90,14 @@ async def test_registration_options_follow_the_issue(gql, services, alice):
     assert options["rp"] == {"name": "stridegraph", "id": "testserver"}
     assert len(unb64u(options["challenge"])) == 32
     handle = unb64u(options["user"]["id"])
-    assert len(handle) == 32 and str(user.id).encode() not in handle
+    # opaque: random bytes, not the id or the name in any spelling (a digit of the id may
+    # occur among 32 random bytes by chance, so the id is compared whole, not searched for)
+    assert len(handle) == 32 and len(set(handle)) > 8
+    assert handle.strip(b"\0") not in (
+        str(user.id).encode(),
+        user.id.to_bytes(8, "big").strip(b"\0"),
+    )
+    assert b"alice" not in handle
     assert options["user"]["name"] == "alice"
     assert options["authenticatorSelection"]["residentKey"] == "preferred"
     assert options["authenticatorSelection"]["userVerification"] == "preferred"
