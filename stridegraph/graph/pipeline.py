@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     ASTValidationRule,
@@ -40,6 +40,9 @@ from stridegraph.graph.exposure import (
 from stridegraph.graph.extensions import auth_refusal, mask_error, only_credential_exchange
 from stridegraph.graph.limits import BoundedArguments, bounded_arguments
 from stridegraph.graph.request_codes import OPERATION_RESOLUTION_FAILURE
+
+if TYPE_CHECKING:
+    from stridegraph.graph.precompiled import Plan
 
 #: Distinct document texts kept (parsed and validated) per schema.
 CACHE_SIZE = 512
@@ -87,7 +90,7 @@ class Prepared:
         self._asks_for_sdl: bool | None = None
         self._operations: dict[str | None, OperationFacts] = {}
         #: compiled forms of its operations, by name (``graph.precompiled_view`` fills it)
-        self.plans: dict[str | None, Any] = {}
+        self.plans: dict[str | None, Plan | None] = {}
 
     @property
     def asks_for_sdl(self) -> bool:
