@@ -15,7 +15,7 @@ from stridegraph.graph.schema import build_schema
 from tests.conftest import make_settings
 
 #: Fields, arguments and enum values without a description today; lower it as they get one.
-UNDESCRIBED_AT_MOST = 134
+UNDESCRIBED_AT_MOST = 76
 #: Types whose own description is not ours to give (the roots, federation's link types);
 #: the roots' fields and arguments are ours and are counted.
 UNDESCRIBED_TYPES = {"Query", "Mutation", "link__Purpose", "link__Import"}
@@ -42,8 +42,8 @@ def test_every_type_has_a_description(schema) -> None:
 def test_no_description_tells_how_the_api_was_built() -> None:
     sdl = (Path(__file__).resolve().parents[1] / "schema.graphql").read_text()
     docs = " ".join(re.findall(r'"""(.*?)"""', sdl, flags=re.S))
-    for word in ("seed", "issue", "TODO", "refactor"):
-        assert word.lower() not in docs.lower(), word
+    for word in ("seeds?", "issues?", "TODO", "refactor(ed|ing)?"):  # whole words: "issuer" is fine
+        assert not re.search(rf"\b{word}\b", docs, flags=re.I), word
 
 
 def test_undescribed_elements_only_go_down(schema) -> None:

@@ -50,9 +50,14 @@ class DisableMfaPayload(MfaChangePayload):
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
 class RegenerateBackupCodesPayload(Payload):
-    backup_codes: list[str] | None = None
+    backup_codes: list[str] | None = strawberry.field(
+        default=None,
+        description="The new one-time backup codes, shown this once; null if the mutation refused.",
+    )
 
 
 @strawberry.type(description="The user whose MFA an administrator turned off, or the errors.")
 class ResetUserMfaPayload(Payload):
-    user: User | None = None
+    user: User | None = strawberry.field(
+        default=None, description="The account as it is now; null if the mutation refused."
+    )

@@ -43,7 +43,9 @@ class ServerSettingsInput:
 
 @strawberry.type(description="The server settings after the change, or the errors.")
 class UpdateServerSettingsPayload(Payload):
-    server_settings: ServerSettings | None = None
+    server_settings: ServerSettings | None = strawberry.field(
+        default=None, description="The settings as they are now; null if the mutation refused."
+    )
 
 
 @strawberry.type

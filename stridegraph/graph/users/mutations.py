@@ -36,19 +36,26 @@ ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 @strawberry.type(description="You, with the changes, or the errors.")
 class UpdateMePayload(Payload):
-    user: UserMe | None = None
+    user: UserMe | None = strawberry.field(
+        default=None, description="You, as you are now; null if the mutation refused."
+    )
 
 
 @strawberry.type(description="Your privacy settings after the change, or the errors.")
 class UpdatePrivacySettingsPayload(Payload):
-    privacy_settings: PrivacySettings | None = None
+    privacy_settings: PrivacySettings | None = strawberry.field(
+        default=None,
+        description="Your privacy settings as they are now; null if the mutation refused.",
+    )
 
 
 @strawberry.type
 class DeletedPayload(Payload):
     """The global id of the account that is gone."""
 
-    deleted_user_id: strawberry.ID | None = None
+    deleted_user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The deleted account's id; null if the mutation refused."
+    )
 
 
 @strawberry.type(description="The id of your deleted account, or the errors.")
@@ -65,7 +72,9 @@ class DeleteUserPayload(DeletedPayload):
 class UserPayload(Payload):
     """The account the mutation changed (or created)."""
 
-    user: User | None = None
+    user: User | None = strawberry.field(
+        default=None, description="The account as it is now; null if the mutation refused."
+    )
 
 
 @strawberry.type(description="The new account, or the errors.")
