@@ -20,8 +20,11 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     OptionalCurrentPassword,
+    Password,
+    RefreshToken,
     SessionId,
     UserId,
+    Username,
 )
 from stridegraph.graph.auth.types import (
     ApiToken,
@@ -49,8 +52,8 @@ class AuthMutations:
     async def login(
         self,
         info: Info,
-        username: str,
-        password: str,
+        username: Username,
+        password: Password,
         refresh_token_in_cookie: Annotated[
             bool | None,
             strawberry.argument(
@@ -79,7 +82,7 @@ class AuthMutations:
         "the new one goes back in the cookie."
     )
     async def refresh_session(
-        self, info: Info, refresh_token: str | None = None
+        self, info: Info, refresh_token: RefreshToken = None
     ) -> RefreshSessionPayload:
         from_cookie = refresh_token is None
         token = cookies.presented(info) if from_cookie else refresh_token
@@ -102,7 +105,7 @@ class AuthMutations:
         "or without a bearer token the session of refreshToken or of the session cookie "
         "(which then needs an Apollo-Require-Preflight header). Clears the session cookie."
     )
-    async def logout(self, info: Info, refresh_token: str | None = None) -> LogoutPayload:
+    async def logout(self, info: Info, refresh_token: RefreshToken = None) -> LogoutPayload:
         viewer = info.context.viewer
         token = refresh_token or (cookies.presented(info) if viewer is None else None)
         if token is not None and viewer is None:
@@ -167,10 +170,18 @@ class AuthMutations:
     async def create_api_token(
         self,
         info: Info,
-        name: str,
-        scopes: list[str],
-        expires_at: dt.datetime | None = None,
-        never_expires: bool = False,
+        name: Annotated[str, strawberry.argument(description="A name to recognise the token by.")],
+        scopes: Annotated[
+            list[str],
+            strawberry.argument(description="What the token may do (scope names), within yours."),
+        ],
+        expires_at: Annotated[
+            dt.datetime | None,
+            strawberry.argument(description="When it stops working; default: the server's."),
+        ] = None,
+        never_expires: Annotated[
+            bool, strawberry.argument(description="True: it never expires.")
+        ] = False,
         current_password: OptionalCurrentPassword = None,
         code: OptionalCode = None,
     ) -> CreateApiTokenPayload:
@@ -217,7 +228,9 @@ class AuthMutations:
         current_password: CurrentPassword,
         new_password: NewPassword,
         code: OptionalCode = None,
-        revoke_api_tokens: bool = False,
+        revoke_api_tokens: Annotated[
+            bool, strawberry.argument(description="True: your API tokens end too.")
+        ] = False,
     ) -> ChangePasswordPayload:
         ctx = info.context
         return await run_mutation(

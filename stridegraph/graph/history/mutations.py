@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -47,7 +49,12 @@ class HistoryMutations:
     async def update_security_notifications(
         self,
         info: Info,
-        turned_off: list[SecurityNotification],  # type: ignore[valid-type]
+        turned_off: Annotated[
+            list[SecurityNotification],  # type: ignore[valid-type]
+            strawberry.argument(
+                description="The optional kinds you do not want; the others are sent."
+            ),
+        ],
     ) -> UpdateSecurityNotificationsPayload:
         return await run_mutation(
             info,

@@ -12,6 +12,18 @@ from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies
+from stridegraph.graph.arguments import (
+    CHANGES,
+    NEW,
+    IdentityId,
+    IdentityProviderId,
+    OptionalCode,
+    OptionalCurrentPassword,
+    ProviderCode,
+    ProviderId,
+    ProviderState,
+    RedirectUri,
+)
 from stridegraph.graph.auth.types import LoginPayload, global_id
 from stridegraph.graph.errors import GlobalId, UserError, run_mutation
 from stridegraph.graph.identity.inputs import (
@@ -44,7 +56,7 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def create_identity_provider(
-        self, info: Info, input: CreateIdentityProviderInput
+        self, info: Info, input: Annotated[CreateIdentityProviderInput, NEW]
     ) -> IdentityProviderPayload:
         return await run_mutation(
             info,
@@ -61,7 +73,10 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def update_identity_provider(
-        self, info: Info, id: strawberry.ID, input: UpdateIdentityProviderInput
+        self,
+        info: Info,
+        id: IdentityProviderId,
+        input: Annotated[UpdateIdentityProviderInput, CHANGES],
     ) -> IdentityProviderPayload:
         return await run_mutation(
             info,
@@ -80,7 +95,7 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def delete_identity_provider(
-        self, info: Info, id: strawberry.ID
+        self, info: Info, id: IdentityProviderId
     ) -> DeleteIdentityProviderPayload:
         return await run_mutation(
             info,
@@ -100,7 +115,7 @@ class IdentityMutations:
         "finishExternalLogin. PROVIDER_UNAVAILABLE when the provider cannot be reached."
     )
     async def start_external_login(
-        self, info: Info, provider: strawberry.ID, redirect_uri: str
+        self, info: Info, provider: ProviderId, redirect_uri: RedirectUri
     ) -> ExternalLoginStartPayload:
         return await run_mutation(
             info,
@@ -120,8 +135,8 @@ class IdentityMutations:
     async def finish_external_login(
         self,
         info: Info,
-        code: str,
-        state: str,
+        code: ProviderCode,
+        state: ProviderState,
         refresh_token_in_cookie: Annotated[
             bool | None,
             strawberry.argument(description="As login's: the refresh token in an HttpOnly cookie."),
@@ -150,10 +165,10 @@ class IdentityMutations:
     async def start_link_identity(
         self,
         info: Info,
-        provider: strawberry.ID,
-        redirect_uri: str,
-        current_password: str | None = None,
-        code: str | None = None,
+        provider: ProviderId,
+        redirect_uri: RedirectUri,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> ExternalLoginStartPayload:
         return await run_mutation(
             info,
@@ -172,7 +187,9 @@ class IdentityMutations:
         description="Finish linking, with the code and state the provider returned.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def finish_link_identity(self, info: Info, code: str, state: str) -> IdentityPayload:
+    async def finish_link_identity(
+        self, info: Info, code: ProviderCode, state: ProviderState
+    ) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.finish_link_identity,
@@ -189,7 +206,7 @@ class IdentityMutations:
         "when it is your only way to sign in.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def unlink_identity(self, info: Info, id: strawberry.ID) -> IdentityPayload:
+    async def unlink_identity(self, info: Info, id: IdentityId) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.unlink_identity,
@@ -204,7 +221,7 @@ class IdentityMutations:
         "to sign in (give them a password or a reset link afterwards).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def remove_user_identity(self, info: Info, id: strawberry.ID) -> IdentityPayload:
+    async def remove_user_identity(self, info: Info, id: IdentityId) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.remove_user_identity,

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph import cookies, ids
+from stridegraph.graph.arguments import OptionalCode, OptionalCurrentPassword, PasskeyId, UserId
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.passkeys.types import (
@@ -46,8 +47,8 @@ class PasskeyMutations:
     async def start_passkey_registration(
         self,
         info: Info,
-        current_password: str | None = None,
-        code: str | None = None,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
         token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
     ) -> StartPasskeyRegistrationPayload:
         if token is None:
@@ -97,7 +98,15 @@ class PasskeyMutations:
         "Without username, any passkey the browser holds for this site may answer."
     )
     async def start_passkey_login(
-        self, info: Info, username: str | None = None
+        self,
+        info: Info,
+        username: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Your username, to offer only your passkeys; leave it out to let "
+                "any passkey of this site answer."
+            ),
+        ] = None,
     ) -> StartPasskeyLoginPayload:
         return await run_mutation(
             info,
@@ -140,7 +149,10 @@ class PasskeyMutations:
         description="Rename one of your passkeys.", extensions=[requires(scope=PROFILE_WRITE)]
     )
     async def rename_passkey(
-        self, info: Info, id: strawberry.ID, name: str
+        self,
+        info: Info,
+        id: PasskeyId,
+        name: Annotated[str, strawberry.argument(description="The new name.")],
     ) -> RenamePasskeyPayload:
         return await run_mutation(
             info,
@@ -161,9 +173,9 @@ class PasskeyMutations:
     async def delete_passkey(
         self,
         info: Info,
-        id: strawberry.ID,
-        current_password: str | None = None,
-        code: str | None = None,
+        id: PasskeyId,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> DeletePasskeyPayload:
         return await run_mutation(
             info,
@@ -182,9 +194,7 @@ class PasskeyMutations:
         "was lost. The user keeps their password, if any.",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def revoke_user_passkeys(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserPasskeysPayload:
+    async def revoke_user_passkeys(self, info: Info, id: UserId) -> RevokeUserPasskeysPayload:
         return await run_mutation(
             info,
             passkeys_domain.revoke_user_passkeys,

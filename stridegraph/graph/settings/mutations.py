@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -10,6 +10,7 @@ from strawberry.types import Info
 from stridegraph.domain import settings as settings_domain
 from stridegraph.domain.scopes import USERS_WRITE
 from stridegraph.domain.settings import EffectiveSettings
+from stridegraph.graph.arguments import CHANGES
 from stridegraph.graph.enums import PasswordPolicy
 from stridegraph.graph.errors import Payload, run_mutation
 from stridegraph.graph.permissions import requires
@@ -55,7 +56,7 @@ class SettingsMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def update_server_settings(
-        self, info: Info, input: ServerSettingsInput
+        self, info: Info, input: Annotated[ServerSettingsInput, CHANGES]
     ) -> UpdateServerSettingsPayload:
         def done(result: EffectiveSettings) -> UpdateServerSettingsPayload:
             return UpdateServerSettingsPayload(server_settings=ServerSettings.from_domain(result))

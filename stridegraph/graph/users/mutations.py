@@ -5,7 +5,7 @@ a payload error and nothing changes."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -17,7 +17,14 @@ from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import profile as profile_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.arguments import CurrentPassword, NewPassword, OptionalCode, UserId
+from stridegraph.graph.arguments import (
+    CHANGES,
+    NEW,
+    CurrentPassword,
+    NewPassword,
+    OptionalCode,
+    UserId,
+)
 from stridegraph.graph.errors import GlobalId, Payload, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
@@ -139,7 +146,9 @@ async def _on_user(
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
-    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
+    async def update_me(
+        self, info: Info, input: Annotated[UpdateMeInput, CHANGES]
+    ) -> UpdateMePayload:
 
         def done(row: UserRow) -> UpdateMePayload:
             return UpdateMePayload(user=UserMe.of(row, info.context))
@@ -155,7 +164,7 @@ class UserMutations:
 
     @strawberry.mutation(description="Change your privacy settings.", extensions=PROFILE)
     async def update_privacy_settings(
-        self, info: Info, input: PrivacySettingsInput
+        self, info: Info, input: Annotated[PrivacySettingsInput, CHANGES]
     ) -> UpdatePrivacySettingsPayload:
         def done(row: PrivacyRow) -> UpdatePrivacySettingsPayload:
             return UpdatePrivacySettingsPayload(privacy_settings=PrivacySettings.from_row(row))
@@ -196,7 +205,9 @@ class UserMutations:
         "link to set one.",
         extensions=ADMIN,
     )
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
+    async def create_user(
+        self, info: Info, input: Annotated[CreateUserInput, NEW]
+    ) -> CreateUserPayload:
         return await run_mutation(
             info,
             admin_domain.create_user,
@@ -217,7 +228,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def update_user(
-        self, info: Info, id: UserId, input: UpdateUserInput
+        self, info: Info, id: UserId, input: Annotated[UpdateUserInput, CHANGES]
     ) -> UpdateUserPayload:
         return await _on_user(
             info,
