@@ -104,3 +104,10 @@ Before = Annotated[
 CHANGES = strawberry.argument(description="The changes; fields left out stay as they are.")
 #: For an ``input`` argument of a creation.
 NEW = strawberry.argument(description="The new object's fields.")
+RefreshTokenInCookie = Annotated[
+    bool | None,
+    strawberry.argument(
+        description="Send the refresh token as an HttpOnly cookie (Path=/graphql) instead of "
+        "in the payload; null: the server's REFRESH_COOKIE setting."
+    ),
+]

@@ -86,6 +86,14 @@ class Payload:
     )
 
 
+def outcome(description: str) -> Any:
+    """A payload's result field: null when the mutation refused, so every payload says it the
+    same way (``description`` says what the field holds when it succeeded)."""
+    return strawberry.field(
+        default=None, description=f"{description}; null if the mutation refused."
+    )
+
+
 def decode_id(value: str, type_name: str, field: str = "id") -> int:
     """The row id inside a global id of ``type_name``.
 

@@ -22,10 +22,12 @@ from stridegraph.graph.arguments import (
     OptionalCurrentPassword,
     Password,
     RefreshToken,
+    RefreshTokenInCookie,
     SessionId,
     UserId,
     Username,
 )
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import (
     ApiToken,
     ChangePasswordPayload,
@@ -54,26 +56,15 @@ class AuthMutations:
         info: Info,
         username: Username,
         password: Password,
-        refresh_token_in_cookie: Annotated[
-            bool | None,
-            strawberry.argument(
-                description="Send the refresh token as an HttpOnly cookie (Path=/graphql) "
-                "instead of in the payload; null: the server's REFRESH_COOKIE setting."
-            ),
-        ] = None,
+        refresh_token_in_cookie: RefreshTokenInCookie = None,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
+        return await sign_in(
             info,
             login_domain.login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            LoginPayload,
+            refresh_token_in_cookie=refresh_token_in_cookie,
             username=username,
             password=password,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
         )
-        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Exchange a refresh token for new tokens. The one given stops working; "

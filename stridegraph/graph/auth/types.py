@@ -13,7 +13,7 @@ from stridegraph.domain.api_tokens import parse_scopes
 from stridegraph.domain.login_finish import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
 from stridegraph.domain.security_events import user_agent_summary
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 from stridegraph.graph.users.types import UserMe
 
 
@@ -134,12 +134,8 @@ class LoginPayload(Payload):
 
 @strawberry.type(description="New tokens for a session; the refresh token given is now spent.")
 class RefreshSessionPayload(Payload):
-    access_token: str | None = strawberry.field(
-        default=None, description="The new access token; null if refused."
-    )
-    refresh_token: str | None = strawberry.field(
-        default=None, description="The new refresh token (for the next refresh); null if refused."
-    )
+    access_token: str | None = outcome("The new access token")
+    refresh_token: str | None = outcome("The new refresh token (for the next refresh)")
     expires_at: dt.datetime | None = strawberry.field(
         default=None, description="When the access token expires."
     )
@@ -171,9 +167,7 @@ class CreateApiTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="The secret: shown this once, never again."
     )
-    api_token: ApiToken | None = strawberry.field(
-        default=None, description="The new token's record; null if the mutation refused."
-    )
+    api_token: ApiToken | None = outcome("The new token's record")
 
 
 @strawberry.type(description="The API token that ended, or the errors.")
@@ -185,6 +179,4 @@ class RevokeApiTokenPayload(Payload):
     description="You, with the new password (your other sessions ended), or the errors."
 )
 class ChangePasswordPayload(Payload):
-    user: UserMe | None = strawberry.field(
-        default=None, description="You, as you are now; null if the mutation refused."
-    )
+    user: UserMe | None = outcome("You, as you are now")

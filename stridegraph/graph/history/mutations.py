@@ -37,7 +37,7 @@ class HistoryMutations:
             lambda row: RequestDataExportPayload(
                 data_export=DataExport.from_row(row, services.settings.public_url, services.now())
             ),
-            lambda errors: RequestDataExportPayload(errors=errors),
+            RequestDataExportPayload,
             viewer=info.context.viewer,
         )
 
@@ -64,7 +64,7 @@ class HistoryMutations:
                     turned_off=off, optional=list(security_alerts.OPTIONAL)
                 )
             ),
-            lambda errors: UpdateSecurityNotificationsPayload(errors=errors),
+            UpdateSecurityNotificationsPayload,
             viewer=info.context.viewer,
             off=turned_off,
         )

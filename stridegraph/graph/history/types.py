@@ -18,7 +18,7 @@ from stridegraph.domain.security_alerts import Alert
 from stridegraph.domain.security_events import EventType
 from stridegraph.graph import ids
 from stridegraph.graph.enums import described_enum
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 from stridegraph.graph.users.types import User, visible_users
 
 SecurityEventType = described_enum(
@@ -247,9 +247,7 @@ class DataExport:
 
 @strawberry.type(description="The data export just asked for.")
 class RequestDataExportPayload(Payload):
-    data_export: DataExport | None = strawberry.field(
-        default=None, description="The new export (pending); null if the mutation refused."
-    )
+    data_export: DataExport | None = outcome("The new export (pending)")
 
 
 @strawberry.type(description="Which security mails you get.")
@@ -264,6 +262,4 @@ class SecurityNotificationSettings:
 
 @strawberry.type(description="Your security mail settings after the change.")
 class UpdateSecurityNotificationsPayload(Payload):
-    settings: SecurityNotificationSettings | None = strawberry.field(
-        default=None, description="The settings as they are now; null if the mutation refused."
-    )
+    settings: SecurityNotificationSettings | None = outcome("The settings as they are now")

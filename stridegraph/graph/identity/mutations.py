@@ -11,7 +11,6 @@ from stridegraph.db import models
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph import cookies
 from stridegraph.graph.arguments import (
     CHANGES,
     NEW,
@@ -23,7 +22,9 @@ from stridegraph.graph.arguments import (
     ProviderId,
     ProviderState,
     RedirectUri,
+    RefreshTokenInCookie,
 )
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload, global_id
 from stridegraph.graph.errors import GlobalId, UserError, run_mutation
 from stridegraph.graph.identity.inputs import (
@@ -103,7 +104,7 @@ class IdentityMutations:
             lambda row: DeleteIdentityProviderPayload(
                 deleted_identity_provider_id=global_id("IdentityProvider", row.id)
             ),
-            lambda errors: DeleteIdentityProviderPayload(errors=errors),
+            DeleteIdentityProviderPayload,
             viewer=info.context.viewer,
             provider_id=GlobalId(id, "IdentityProvider", "id"),
         )
@@ -121,7 +122,7 @@ class IdentityMutations:
             info,
             identity_domain.start_external_login,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
-            lambda errors: ExternalLoginStartPayload(errors=errors),
+            ExternalLoginStartPayload,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
         )
@@ -137,23 +138,15 @@ class IdentityMutations:
         info: Info,
         code: ProviderCode,
         state: ProviderState,
-        refresh_token_in_cookie: Annotated[
-            bool | None,
-            strawberry.argument(description="As login's: the refresh token in an HttpOnly cookie."),
-        ] = None,
+        refresh_token_in_cookie: RefreshTokenInCookie = None,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
+        return await sign_in(
             info,
             identity_domain.finish_external_login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            lambda errors: LoginPayload(errors=errors),
+            refresh_token_in_cookie=refresh_token_in_cookie,
             code=code,
             state=state,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
         )
-        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Start linking an identity provider's account to yours: send the "
@@ -174,7 +167,7 @@ class IdentityMutations:
             info,
             identity_domain.start_link_identity,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
-            lambda errors: ExternalLoginStartPayload(errors=errors),
+            ExternalLoginStartPayload,
             viewer=info.context.viewer,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
@@ -194,7 +187,7 @@ class IdentityMutations:
             info,
             identity_domain.finish_link_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             code=code,
             state=state,
@@ -211,7 +204,7 @@ class IdentityMutations:
             info,
             identity_domain.unlink_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )
@@ -226,7 +219,7 @@ class IdentityMutations:
             info,
             identity_domain.remove_user_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )

@@ -9,7 +9,7 @@ import strawberry
 from stridegraph.db import models
 from stridegraph.domain.identity import LinkedIdentity
 from stridegraph.graph.auth.types import global_id
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 
 
 @strawberry.type(description="An identity provider as a login page shows it.")
@@ -104,16 +104,12 @@ class Identity:
 
 @strawberry.type(description="The identity provider just created or changed.")
 class IdentityProviderPayload(Payload):
-    identity_provider: IdentityProvider | None = strawberry.field(
-        default=None, description="The provider as it is now; null if the mutation refused."
-    )
+    identity_provider: IdentityProvider | None = outcome("The provider as it is now")
 
 
 @strawberry.type(description="The identity provider just deleted.")
 class DeleteIdentityProviderPayload(Payload):
-    deleted_identity_provider_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The deleted provider's id; null if the mutation refused."
-    )
+    deleted_identity_provider_id: strawberry.ID | None = outcome("The deleted provider's id")
 
 
 @strawberry.type(description="Where to send the browser to sign in with the provider.")
@@ -127,6 +123,4 @@ class ExternalLoginStartPayload(Payload):
 
 @strawberry.type(description="The external identity just linked or unlinked.")
 class IdentityPayload(Payload):
-    identity: Identity | None = strawberry.field(
-        default=None, description="The identity; null if the mutation refused."
-    )
+    identity: Identity | None = outcome("The identity")

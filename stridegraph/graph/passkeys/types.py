@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from stridegraph.db import models
 from stridegraph.domain.passkeys import transports_of
 from stridegraph.graph.auth.types import global_id
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 
 
 @strawberry.type(description="A passkey (WebAuthn credential) that signs in to an account.")
@@ -61,9 +61,7 @@ class StartPasskeyRegistrationPayload(Payload):
 
 @strawberry.type(description="The passkey just registered.")
 class FinishPasskeyRegistrationPayload(Payload):
-    passkey: Passkey | None = strawberry.field(
-        default=None, description="The new passkey; null if the mutation refused."
-    )
+    passkey: Passkey | None = outcome("The new passkey")
 
 
 @strawberry.type(description="The options for signing in with a passkey in the browser.")
@@ -78,9 +76,7 @@ class StartPasskeyLoginPayload(Payload):
 
 @strawberry.type(description="The renamed passkey.")
 class RenamePasskeyPayload(Payload):
-    passkey: Passkey | None = strawberry.field(
-        default=None, description="The passkey with its new name; null if the mutation refused."
-    )
+    passkey: Passkey | None = outcome("The passkey with its new name")
 
 
 @strawberry.type(description="The passkey just deleted.")

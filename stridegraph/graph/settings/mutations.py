@@ -12,7 +12,7 @@ from stridegraph.domain.scopes import USERS_WRITE
 from stridegraph.domain.settings import EffectiveSettings
 from stridegraph.graph.arguments import CHANGES
 from stridegraph.graph.enums import PasswordPolicy
-from stridegraph.graph.errors import Payload, run_mutation
+from stridegraph.graph.errors import Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.settings.types import ServerSettings
 
@@ -44,9 +44,7 @@ class ServerSettingsInput:
 
 @strawberry.type(description="The server settings after the change, or the errors.")
 class UpdateServerSettingsPayload(Payload):
-    server_settings: ServerSettings | None = strawberry.field(
-        default=None, description="The settings as they are now; null if the mutation refused."
-    )
+    server_settings: ServerSettings | None = outcome("The settings as they are now")
 
 
 @strawberry.type

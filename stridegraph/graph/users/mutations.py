@@ -25,7 +25,7 @@ from stridegraph.graph.arguments import (
     OptionalCode,
     UserId,
 )
-from stridegraph.graph.errors import GlobalId, Payload, run_mutation
+from stridegraph.graph.errors import GlobalId, Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
     PROFILE_EXTRAS,
@@ -43,26 +43,19 @@ ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 @strawberry.type(description="You, with the changes, or the errors.")
 class UpdateMePayload(Payload):
-    user: UserMe | None = strawberry.field(
-        default=None, description="You, as you are now; null if the mutation refused."
-    )
+    user: UserMe | None = outcome("You, as you are now")
 
 
 @strawberry.type(description="Your privacy settings after the change, or the errors.")
 class UpdatePrivacySettingsPayload(Payload):
-    privacy_settings: PrivacySettings | None = strawberry.field(
-        default=None,
-        description="Your privacy settings as they are now; null if the mutation refused.",
-    )
+    privacy_settings: PrivacySettings | None = outcome("Your privacy settings as they are now")
 
 
 @strawberry.type
 class DeletedPayload(Payload):
     """The global id of the account that is gone."""
 
-    deleted_user_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The deleted account's id; null if the mutation refused."
-    )
+    deleted_user_id: strawberry.ID | None = outcome("The deleted account's id")
 
 
 @strawberry.type(description="The id of your deleted account, or the errors.")
@@ -79,9 +72,7 @@ class DeleteUserPayload(DeletedPayload):
 class UserPayload(Payload):
     """The account the mutation changed (or created)."""
 
-    user: User | None = strawberry.field(
-        default=None, description="The account as it is now; null if the mutation refused."
-    )
+    user: User | None = outcome("The account as it is now")
 
 
 @strawberry.type(description="The new account, or the errors.")
