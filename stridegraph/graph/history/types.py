@@ -28,8 +28,8 @@ SecurityEventType = described_enum(
     "another account.",
     values={
         "SIGN_IN_SUCCEEDED": "A sign-in succeeded.",
-        "SIGN_IN_FAILED": "A sign-in was refused (wrong password or code).",
-        "LOCKOUT": "Sign-ins were paused after too many failed tries.",
+        "SIGN_IN_FAILED": "A sign-in was refused (detail.reason says why).",
+        "LOCKOUT": "Sign-ins were refused for a while after too many failed tries.",
         "PASSWORD_CHANGED": "The password was changed by its owner.",
         "PASSWORD_RESET": "The password was reset through a mailed link.",
         "EMAIL_CHANGE_REQUESTED": "A change of e-mail address was asked for (a link was sent "
