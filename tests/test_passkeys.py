@@ -554,13 +554,13 @@ async def test_another_users_passkey_is_not_found(gql, services, alice, authenti
     shown = await register(gql, token, authenticator)
     bob = await make_user(services, "bob")
     bob_token = await login_token(services, bob)
-    for document, variables in (
-        (RENAME, {"id": shown["id"], "name": "Mine"}),
-        (DELETE, {"id": shown["id"]}),
-        (DELETE, {"id": "not-an-id"}),
+    for document, variables, code in (
+        (RENAME, {"id": shown["id"], "name": "Mine"}, "NOT_FOUND"),
+        (DELETE, {"id": shown["id"]}, "NOT_FOUND"),
+        (DELETE, {"id": "not-an-id"}, "INVALID"),  # a malformed id: the one decode_id rule
     ):
         payload = next(iter((await gql.data(document, variables, token=bob_token)).values()))
-        assert codes_of(payload) == ["NOT_FOUND"]
+        assert codes_of(payload) == [code]
     [row] = await passkey_rows(services)
     assert row.name == "Laptop"
 

@@ -43,3 +43,71 @@ NewPassword = Annotated[
     strawberry.argument(description="The new password, under the server's password policy."),
 ]
 Email = Annotated[str, strawberry.argument(description="An e-mail address.")]
+IdentityProviderId = Annotated[
+    strawberry.ID,
+    strawberry.argument(description="The identity provider's id (IdentityProvider.id)."),
+]
+ProviderId = Annotated[
+    strawberry.ID,
+    strawberry.argument(description="The identity provider to sign in with (SignInProvider.id)."),
+]
+IdentityId = Annotated[
+    strawberry.ID, strawberry.argument(description="The linked identity's id (Identity.id).")
+]
+PasskeyId = Annotated[
+    strawberry.ID, strawberry.argument(description="The passkey's id (Passkey.id).")
+]
+Username = Annotated[str, strawberry.argument(description="A username (case-insensitive).")]
+Password = Annotated[str, strawberry.argument(description="The account's password.")]
+RefreshToken = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The refresh token; leave it out when the server keeps it in the HttpOnly "
+        "cookie."
+    ),
+]
+RedirectUri = Annotated[
+    str,
+    strawberry.argument(
+        description="Where the provider sends the browser back, with code and state; the "
+        "server must allow it."
+    ),
+]
+ProviderCode = Annotated[
+    str, strawberry.argument(description="The code the provider sent back to redirectUri.")
+]
+ProviderState = Annotated[
+    str, strawberry.argument(description="The state the provider sent back to redirectUri.")
+]
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items from the start (or after `after`), at most 100; 20 when "
+        "neither first nor last is given."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="A cursor (an edge's cursor): the items after it."),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items from the end (or before `before`), at most 100."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(description="A cursor (an edge's cursor): the items before it."),
+]
+#: For an ``input`` argument of an update: its fields' own descriptions say the rest.
+CHANGES = strawberry.argument(description="The changes; fields left out stay as they are.")
+#: For an ``input`` argument of a creation.
+NEW = strawberry.argument(description="The new object's fields.")
+RefreshTokenInCookie = Annotated[
+    bool | None,
+    strawberry.argument(
+        description="Send the refresh token as an HttpOnly cookie (Path=/graphql) instead of "
+        "in the payload; null: the server's REFRESH_COOKIE setting."
+    ),
+]

@@ -18,19 +18,58 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Problem, Unauthenticated
+from stridegraph.graph.enums import described_enum
 from stridegraph.graph.ids import parse_global_id
 from stridegraph.graph.permissions import forbidden, unauthenticated
 
-UserErrorCode = strawberry.enum(
-    ErrorCode, name="UserErrorCode", description="Why a mutation refused."
+UserErrorCode = described_enum(
+    ErrorCode,
+    name="UserErrorCode",
+    description="Why a mutation refused.",
+    values={
+        "INVALID": "The value is malformed or not one the field accepts (a malformed id, too).",
+        "REQUIRED": "The field must be given and not empty.",
+        "TOO_SHORT": "The value is shorter than the field's minimum.",
+        "TOO_LONG": "The value is longer than the field's maximum.",
+        "OUT_OF_RANGE": "The number or date is outside the field's range.",
+        "USERNAME_TAKEN": "Another account has this username.",
+        "EMAIL_TAKEN": "Another account has this e-mail address.",
+        "NOT_FOUND": "No such object, or not one you may see.",
+        "INVALID_CREDENTIALS": "The username or the password is wrong (the answer does not "
+        "say which).",
+        "ACCOUNT_INACTIVE": "The account is deactivated.",
+        "EMAIL_NOT_VERIFIED": "The account's e-mail address is not verified yet: follow the "
+        "link in the mail we sent.",
+        "PENDING_APPROVAL": "The account waits for an administrator's approval.",
+        "PASSWORD_TOO_WEAK": "The password does not meet the server's password policy.",
+        "INVALID_TOKEN": "The token is wrong, already used or expired.",
+        "INVALID_CODE": "The authenticator or backup code is wrong or already used.",
+        "MFA_ALREADY_ENABLED": "Two-factor authentication is already on.",
+        "MFA_NOT_ENABLED": "Two-factor authentication is not on.",
+        "SIGNUP_DISABLED": "This server does not take sign-ups.",
+        "LAST_ADMIN": "The change would leave the server without an active administrator.",
+        "CANNOT_MODIFY_SELF": "Administrators cannot do this to their own account.",
+        "TOO_MANY_ATTEMPTS": "Too many tries: wait retryAfterSeconds before the next one.",
+        "UNSUPPORTED_IMAGE": "The file is not an image in a supported format.",
+        "FILE_TOO_LARGE": "The file is larger than the server accepts.",
+        "MAIL_DISABLED": "Mail is off on this server, so nothing can be sent.",
+        "SCOPE_NOT_ALLOWED": "A requested scope is not one you may grant.",
+        "REAUTHENTICATION_REQUIRED": "Confirm with your current password or a code (you did "
+        "not sign in within the last few minutes).",
+        "PROVIDER_UNAVAILABLE": "The sign-in provider is unknown, disabled or did not answer.",
+        "IDENTITY_ALREADY_LINKED": "This external identity is already linked to an account.",
+        "LAST_SIGN_IN_METHOD": "The change would leave the account without a way to sign in.",
+    },
 )
 
 
 @strawberry.type(description="A problem with a mutation's input; nothing was changed.")
 class UserError:
     field: str | None = strawberry.field(description="The input field, in camelCase, or null.")
-    code: UserErrorCode  # type: ignore[valid-type]
-    message: str
+    code: UserErrorCode = strawberry.field(  # type: ignore[valid-type]
+        description="What is wrong, for programs to act on."
+    )
+    message: str = strawberry.field(description="What is wrong, in English, for people.")
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="For TOO_MANY_ATTEMPTS: seconds until a new try is counted."
     )
@@ -44,6 +83,14 @@ class Payload:
         default_factory=list,
         description="Why the mutation refused, one entry per problem; empty when it "
         "succeeded. When it is not empty, nothing was changed.",
+    )
+
+
+def outcome(description: str) -> Any:
+    """A payload's result field: null when the mutation refused, so every payload says it the
+    same way (``description`` says what the field holds when it succeeded)."""
+    return strawberry.field(
+        default=None, description=f"{description}; null if the mutation refused."
     )
 
 

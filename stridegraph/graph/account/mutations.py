@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -20,6 +22,7 @@ from stridegraph.graph.account.types import (
     VerifyEmailPayload,
 )
 from stridegraph.graph.arguments import (
+    NEW,
     CurrentPassword,
     Email,
     MailedToken,
@@ -40,7 +43,7 @@ class AccountMutations:
         "off). An address already in use gets the answer a new one would, and its owner is "
         "mailed a notice instead, unless the account would be ACTIVE at once (EMAIL_TAKEN)."
     )
-    async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
+    async def sign_up(self, info: Info, input: Annotated[SignUpInput, NEW]) -> SignUpPayload:
         return await run_mutation(
             info,
             signup.sign_up,

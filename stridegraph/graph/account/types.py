@@ -5,15 +5,20 @@ from __future__ import annotations
 import strawberry
 
 from stridegraph.domain.signup import SignUpStatus as DomainSignUpStatus
-from stridegraph.graph.enums import Language
+from stridegraph.graph.enums import Language, described_enum
 from stridegraph.graph.errors import Payload
 from stridegraph.graph.users.inputs import ProfileDetailsInput, required
 from stridegraph.graph.users.types import UserMe
 
-SignUpStatus = strawberry.enum(
+SignUpStatus = described_enum(
     DomainSignUpStatus,
     name="SignUpStatus",
     description="What a new account needs before it can sign in.",
+    values={
+        "ACTIVE": "Nothing: the account can sign in now.",
+        "EMAIL_VERIFICATION_REQUIRED": "Its owner must follow the link in the mail we sent.",
+        "ADMIN_APPROVAL_REQUIRED": "An administrator must approve it.",
+    },
 )
 
 

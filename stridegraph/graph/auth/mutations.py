@@ -20,9 +20,14 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     OptionalCurrentPassword,
+    Password,
+    RefreshToken,
+    RefreshTokenInCookie,
     SessionId,
     UserId,
+    Username,
 )
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import (
     ApiToken,
     ChangePasswordPayload,
@@ -49,28 +54,17 @@ class AuthMutations:
     async def login(
         self,
         info: Info,
-        username: str,
-        password: str,
-        refresh_token_in_cookie: Annotated[
-            bool | None,
-            strawberry.argument(
-                description="Send the refresh token as an HttpOnly cookie (Path=/graphql) "
-                "instead of in the payload; null: the server's REFRESH_COOKIE setting."
-            ),
-        ] = None,
+        username: Username,
+        password: Password,
+        refresh_token_in_cookie: RefreshTokenInCookie = None,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
+        return await sign_in(
             info,
             login_domain.login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            LoginPayload,
+            refresh_token_in_cookie=refresh_token_in_cookie,
             username=username,
             password=password,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
         )
-        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Exchange a refresh token for new tokens. The one given stops working; "
@@ -79,7 +73,7 @@ class AuthMutations:
         "the new one goes back in the cookie."
     )
     async def refresh_session(
-        self, info: Info, refresh_token: str | None = None
+        self, info: Info, refresh_token: RefreshToken = None
     ) -> RefreshSessionPayload:
         from_cookie = refresh_token is None
         token = cookies.presented(info) if from_cookie else refresh_token
@@ -102,7 +96,7 @@ class AuthMutations:
         "or without a bearer token the session of refreshToken or of the session cookie "
         "(which then needs an Apollo-Require-Preflight header). Clears the session cookie."
     )
-    async def logout(self, info: Info, refresh_token: str | None = None) -> LogoutPayload:
+    async def logout(self, info: Info, refresh_token: RefreshToken = None) -> LogoutPayload:
         viewer = info.context.viewer
         token = refresh_token or (cookies.presented(info) if viewer is None else None)
         if token is not None and viewer is None:
@@ -167,10 +161,18 @@ class AuthMutations:
     async def create_api_token(
         self,
         info: Info,
-        name: str,
-        scopes: list[str],
-        expires_at: dt.datetime | None = None,
-        never_expires: bool = False,
+        name: Annotated[str, strawberry.argument(description="A name to recognise the token by.")],
+        scopes: Annotated[
+            list[str],
+            strawberry.argument(description="What the token may do (scope names), within yours."),
+        ],
+        expires_at: Annotated[
+            dt.datetime | None,
+            strawberry.argument(description="When it stops working; default: the server's."),
+        ] = None,
+        never_expires: Annotated[
+            bool, strawberry.argument(description="True: it never expires.")
+        ] = False,
         current_password: OptionalCurrentPassword = None,
         code: OptionalCode = None,
     ) -> CreateApiTokenPayload:
@@ -217,7 +219,9 @@ class AuthMutations:
         current_password: CurrentPassword,
         new_password: NewPassword,
         code: OptionalCode = None,
-        revoke_api_tokens: bool = False,
+        revoke_api_tokens: Annotated[
+            bool, strawberry.argument(description="True: your API tokens end too.")
+        ] = False,
     ) -> ChangePasswordPayload:
         ctx = info.context
         return await run_mutation(

@@ -13,7 +13,7 @@ from stridegraph.domain.api_tokens import parse_scopes
 from stridegraph.domain.login_finish import LoginResult
 from stridegraph.domain.scopes import ALL_SCOPES
 from stridegraph.domain.security_events import user_agent_summary
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 from stridegraph.graph.users.types import UserMe
 
 
@@ -23,11 +23,15 @@ def global_id(type_name: str, row_id: int) -> strawberry.ID:
 
 @strawberry.type(description="A login session of the signed-in user (one device or browser).")
 class Session:
-    id: strawberry.ID
-    created_at: dt.datetime
+    id: strawberry.ID = strawberry.field(description="The session's global id.")
+    created_at: dt.datetime = strawberry.field(description="When you signed in with it.")
     last_used_at: dt.datetime = strawberry.field(description="Accurate to about a minute.")
-    user_agent: str | None
-    client_address: str | None
+    user_agent: str | None = strawberry.field(
+        description="The User-Agent header the client sent; null if none."
+    )
+    client_address: str | None = strawberry.field(
+        description="The client's address (behind trusted proxies, the forwarded one)."
+    )
     expires_at: dt.datetime = strawberry.field(
         description="When the session ends unless refreshed before."
     )
@@ -55,12 +59,14 @@ class Session:
 
 @strawberry.type(description="A personal API token (its secret is only shown at creation).")
 class ApiToken:
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(description="The token's global id.")
+    name: str = strawberry.field(description="The name its owner gave it.")
     prefix: str = strawberry.field(description="The token's first characters, to recognise it.")
-    scopes: list[str]
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
+    scopes: list[str] = strawberry.field(description="What the token may do (scope names).")
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    expires_at: dt.datetime | None = strawberry.field(
+        description="When it stops working; null if it never expires."
+    )
     last_used_at: dt.datetime | None = strawberry.field(
         description="Accurate to about a minute; null if never used."
     )
@@ -83,16 +89,29 @@ class ApiToken:
     description="A login's outcome: tokens, or (MFA on) an mfaToken for completeMfaLogin."
 )
 class LoginPayload(Payload):
-    access_token: str | None = None
-    refresh_token: str | None = None
+    access_token: str | None = strawberry.field(
+        default=None,
+        description="Send as 'Authorization: Bearer <token>' until expiresAt; null when "
+        "mfaRequired or refused.",
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="Pass to refreshSession for new tokens (once); null when mfaRequired or "
+        "refused.",
+    )
     expires_at: dt.datetime | None = strawberry.field(
         default=None, description="When the access token expires."
     )
     refresh_expires_at: dt.datetime | None = strawberry.field(
         default=None, description="When the refresh token expires."
     )
-    user: UserMe | None = None
-    mfa_required: bool = False
+    user: UserMe | None = strawberry.field(
+        default=None, description="You; null when mfaRequired or refused."
+    )
+    mfa_required: bool = strawberry.field(
+        default=False,
+        description="True when a second factor is needed: call completeMfaLogin with mfaToken.",
+    )
     mfa_token: str | None = strawberry.field(
         default=None, description="Pass to completeMfaLogin with a code; short-lived."
     )
@@ -115,10 +134,14 @@ class LoginPayload(Payload):
 
 @strawberry.type(description="New tokens for a session; the refresh token given is now spent.")
 class RefreshSessionPayload(Payload):
-    access_token: str | None = None
-    refresh_token: str | None = None
-    expires_at: dt.datetime | None = None
-    refresh_expires_at: dt.datetime | None = None
+    access_token: str | None = outcome("The new access token")
+    refresh_token: str | None = outcome("The new refresh token (for the next refresh)")
+    expires_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the access token expires."
+    )
+    refresh_expires_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the refresh token expires."
+    )
 
 
 @strawberry.type(description="The session is over (or the errors).")
@@ -144,7 +167,7 @@ class CreateApiTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="The secret: shown this once, never again."
     )
-    api_token: ApiToken | None = None
+    api_token: ApiToken | None = outcome("The new token's record")
 
 
 @strawberry.type(description="The API token that ended, or the errors.")
@@ -156,4 +179,4 @@ class RevokeApiTokenPayload(Payload):
     description="You, with the new password (your other sessions ended), or the errors."
 )
 class ChangePasswordPayload(Payload):
-    user: UserMe | None = None
+    user: UserMe | None = outcome("You, as you are now")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -35,7 +37,7 @@ class HistoryMutations:
             lambda row: RequestDataExportPayload(
                 data_export=DataExport.from_row(row, services.settings.public_url, services.now())
             ),
-            lambda errors: RequestDataExportPayload(errors=errors),
+            RequestDataExportPayload,
             viewer=info.context.viewer,
         )
 
@@ -47,7 +49,12 @@ class HistoryMutations:
     async def update_security_notifications(
         self,
         info: Info,
-        turned_off: list[SecurityNotification],  # type: ignore[valid-type]
+        turned_off: Annotated[
+            list[SecurityNotification],  # type: ignore[valid-type]
+            strawberry.argument(
+                description="The optional kinds you do not want; the others are sent."
+            ),
+        ],
     ) -> UpdateSecurityNotificationsPayload:
         return await run_mutation(
             info,
@@ -57,7 +64,7 @@ class HistoryMutations:
                     turned_off=off, optional=list(security_alerts.OPTIONAL)
                 )
             ),
-            lambda errors: UpdateSecurityNotificationsPayload(errors=errors),
+            UpdateSecurityNotificationsPayload,
             viewer=info.context.viewer,
             off=turned_off,
         )

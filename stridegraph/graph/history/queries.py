@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -9,6 +11,7 @@ from stridegraph.domain import export as export_domain
 from stridegraph.domain import security_alerts
 from stridegraph.domain import security_events as events_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.arguments import After, First
 from stridegraph.graph.errors import run_query
 from stridegraph.graph.history.types import (
     AuditEventFilter,
@@ -46,9 +49,12 @@ class HistoryQueries:
     async def my_security_events(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: SecurityEventFilter | None = None,
+        first: First = None,
+        after: After = None,
+        filter: Annotated[
+            SecurityEventFilter | None,
+            strawberry.argument(description="Which events to list; default: all of yours."),
+        ] = None,
     ) -> SecurityEventConnection:
         page = await run_query(
             info,
@@ -68,9 +74,12 @@ class HistoryQueries:
     async def audit_events(
         self,
         info: Info,
-        filter: AuditEventFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            AuditEventFilter | None,
+            strawberry.argument(description="Which events to list; default: all."),
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> SecurityEventConnection:
         page = await run_query(
             info,

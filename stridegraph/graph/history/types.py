@@ -17,20 +17,71 @@ from stridegraph.domain import security_events as events_domain
 from stridegraph.domain.security_alerts import Alert
 from stridegraph.domain.security_events import EventType
 from stridegraph.graph import ids
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.enums import described_enum
+from stridegraph.graph.errors import Payload, outcome
 from stridegraph.graph.users.types import User, visible_users
 
-SecurityEventType = strawberry.enum(
+SecurityEventType = described_enum(
     EventType,
     name="SecurityEventType",
     description="What a security event records. ADMIN_* are administrators' actions on "
     "another account; IDENTITY_PROVIDER_* are administrators' changes to the server's "
     "identity providers (no subject).",
+    values={
+        "SIGN_IN_SUCCEEDED": "A sign-in succeeded.",
+        "SIGN_IN_FAILED": "A sign-in was refused (detail.reason says why).",
+        "LOCKOUT": "Sign-ins were refused for a while after too many failed tries.",
+        "PASSWORD_CHANGED": "The password was changed by its owner.",
+        "PASSWORD_RESET": "The password was reset through a mailed link.",
+        "EMAIL_CHANGE_REQUESTED": "A change of e-mail address was asked for (a link was sent "
+        "to the new address).",
+        "EMAIL_CHANGE_CONFIRMED": "The new e-mail address was confirmed and is now in use.",
+        "MFA_ENABLED": "Two-factor authentication was turned on.",
+        "MFA_DISABLED": "Two-factor authentication was turned off.",
+        "BACKUP_CODE_USED": "A backup code was used to sign in or confirm.",
+        "BACKUP_CODES_REGENERATED": "New backup codes were made; the old ones no longer work.",
+        "SESSION_REVOKED": "A session was signed out.",
+        "API_TOKEN_CREATED": "An API token was created.",
+        "API_TOKEN_REVOKED": "An API token was revoked.",
+        "PASSKEY_ADDED": "A passkey was added.",
+        "PASSKEY_REMOVED": "A passkey was removed.",
+        "IDENTITY_LINKED": "An external sign-in identity was linked.",
+        "IDENTITY_UNLINKED": "An external sign-in identity was unlinked.",
+        "PROFILE_UPDATED": "The profile was changed.",
+        "PRIVACY_SETTINGS_CHANGED": "The privacy settings were changed.",
+        "NOTIFICATION_SETTINGS_CHANGED": "The security mail settings were changed.",
+        "DATA_EXPORT_REQUESTED": "A data export was asked for.",
+        "SERVER_SETTINGS_CHANGED": "An administrator changed the server settings.",
+        "ADMIN_USER_CREATED": "An administrator created the account.",
+        "ADMIN_USER_UPDATED": "An administrator changed the account.",
+        "ADMIN_USER_APPROVED": "An administrator approved the account.",
+        "ADMIN_USER_DELETED": "An administrator deleted the account.",
+        "ADMIN_PASSWORD_SET": "An administrator set the account's password.",
+        "ADMIN_PASSWORD_RESET_SENT": "An administrator sent the account a password reset link.",
+        "ADMIN_MFA_RESET": "An administrator turned off the account's two-factor authentication.",
+        "ADMIN_SESSIONS_REVOKED": "An administrator signed out all the account's sessions.",
+        "ADMIN_API_TOKENS_REVOKED": "An administrator revoked all the account's API tokens.",
+        "ADMIN_PHOTO_DELETED": "An administrator deleted the account's photo.",
+        "ADMIN_PASSKEYS_REVOKED": "An administrator removed all the account's passkeys.",
+        "ADMIN_IDENTITY_REMOVED": "An administrator unlinked one of the account's external "
+        "sign-in identities.",
+        "IDENTITY_PROVIDER_CREATED": "An administrator added an identity provider.",
+        "IDENTITY_PROVIDER_UPDATED": "An administrator changed an identity provider.",
+        "IDENTITY_PROVIDER_DELETED": "An administrator removed an identity provider.",
+    },
 )
-SecurityNotification = strawberry.enum(
+SecurityNotification = described_enum(
     Alert,
     name="SecurityNotification",
     description="A kind of security mail. PASSWORD_CHANGED and MFA_DISABLED cannot be turned off.",
+    values={
+        "NEW_SIGN_IN": "A sign-in from a new device or browser.",
+        "API_TOKEN": "An API token was created.",
+        "PASSKEY": "A passkey was added.",
+        "IDENTITY": "An external sign-in identity was linked.",
+        "PASSWORD_CHANGED": "The password was changed or reset (always sent).",
+        "MFA_DISABLED": "Two-factor authentication was turned off (always sent).",
+    },
 )
 
 
@@ -43,9 +94,11 @@ def global_id(type_name: str, row_id: int) -> strawberry.ID:
     "credential change, an administrator's action."
 )
 class SecurityEvent:
-    id: strawberry.ID
-    at: dt.datetime
-    type: SecurityEventType  # type: ignore[valid-type]
+    id: strawberry.ID = strawberry.field(description="The event's global id.")
+    at: dt.datetime = strawberry.field(description="When it happened.")
+    type: SecurityEventType = strawberry.field(  # type: ignore[valid-type]
+        description="What happened."
+    )
     client_address: str | None = strawberry.field(
         description="The client's address (behind trusted proxies, the forwarded one)."
     )
@@ -94,14 +147,18 @@ class SecurityEvent:
 
 @strawberry.type(description="A security event in a connection, with its cursor.")
 class SecurityEventEdge:
-    cursor: str
-    node: SecurityEvent
+    cursor: str = strawberry.field(description="Pass as after to get the events after this one.")
+    node: SecurityEvent = strawberry.field(description="The event.")
 
 
 @strawberry.type(description="A page of security events, newest first (keyset cursors).")
 class SecurityEventConnection:
-    edges: list[SecurityEventEdge]
-    page_info: relay.PageInfo
+    edges: list[SecurityEventEdge] = strawberry.field(
+        description="The events of this page, with their cursors."
+    )
+    page_info: relay.PageInfo = strawberry.field(
+        description="Whether more events follow, and the cursors to get them."
+    )
 
     @strawberry.field(description="The events of this page, without cursors.")
     def nodes(self) -> list[SecurityEvent]:
@@ -155,23 +212,27 @@ class AuditEventFilter:
 
 @strawberry.enum(description="Where a data export is.")
 class DataExportState(enum.Enum):
-    PENDING = "pending"
-    READY = "ready"
-    FAILED = "failed"
+    PENDING = strawberry.enum_value("pending", description="Being made; ask again later.")
+    READY = strawberry.enum_value("ready", description="Made: download it before expiresAt.")
+    FAILED = strawberry.enum_value("failed", description="Could not be made; ask for a new one.")
 
 
 @strawberry.type(
     description="An archive of your data (ZIP: a JSON document per part, and a README)."
 )
 class DataExport:
-    id: strawberry.ID
-    state: DataExportState
-    created_at: dt.datetime
-    completed_at: dt.datetime | None
+    id: strawberry.ID = strawberry.field(description="The export's global id.")
+    state: DataExportState = strawberry.field(description="Where the export is.")
+    created_at: dt.datetime = strawberry.field(description="When it was asked for.")
+    completed_at: dt.datetime | None = strawberry.field(
+        description="When it was made (or failed); null while pending."
+    )
     expires_at: dt.datetime | None = strawberry.field(
         description="Until when it can be downloaded; then it is deleted."
     )
-    size_bytes: int | None
+    size_bytes: int | None = strawberry.field(
+        description="The archive's size in bytes; null until it is ready."
+    )
     download_url: str | None = strawberry.field(
         description="GET it with your bearer token while it is ready and not expired."
     )
@@ -191,10 +252,9 @@ class DataExport:
         )
 
 
-@strawberry.type
-class RequestDataExportPayload:
-    data_export: DataExport | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The data export just asked for.")
+class RequestDataExportPayload(Payload):
+    data_export: DataExport | None = outcome("The new export (pending)")
 
 
 @strawberry.type(description="Which security mails you get.")
@@ -207,7 +267,6 @@ class SecurityNotificationSettings:
     )
 
 
-@strawberry.type
-class UpdateSecurityNotificationsPayload:
-    settings: SecurityNotificationSettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="Your security mail settings after the change.")
+class UpdateSecurityNotificationsPayload(Payload):
+    settings: SecurityNotificationSettings | None = outcome("The settings as they are now")

@@ -11,7 +11,20 @@ from stridegraph.db import models
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph import cookies
+from stridegraph.graph.arguments import (
+    CHANGES,
+    NEW,
+    IdentityId,
+    IdentityProviderId,
+    OptionalCode,
+    OptionalCurrentPassword,
+    ProviderCode,
+    ProviderId,
+    ProviderState,
+    RedirectUri,
+    RefreshTokenInCookie,
+)
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload, global_id
 from stridegraph.graph.errors import GlobalId, UserError, run_mutation
 from stridegraph.graph.identity.inputs import (
@@ -44,7 +57,7 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def create_identity_provider(
-        self, info: Info, input: CreateIdentityProviderInput
+        self, info: Info, input: Annotated[CreateIdentityProviderInput, NEW]
     ) -> IdentityProviderPayload:
         return await run_mutation(
             info,
@@ -61,7 +74,10 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def update_identity_provider(
-        self, info: Info, id: strawberry.ID, input: UpdateIdentityProviderInput
+        self,
+        info: Info,
+        id: IdentityProviderId,
+        input: Annotated[UpdateIdentityProviderInput, CHANGES],
     ) -> IdentityProviderPayload:
         return await run_mutation(
             info,
@@ -80,7 +96,7 @@ class IdentityMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def delete_identity_provider(
-        self, info: Info, id: strawberry.ID
+        self, info: Info, id: IdentityProviderId
     ) -> DeleteIdentityProviderPayload:
         return await run_mutation(
             info,
@@ -88,7 +104,7 @@ class IdentityMutations:
             lambda row: DeleteIdentityProviderPayload(
                 deleted_identity_provider_id=global_id("IdentityProvider", row.id)
             ),
-            lambda errors: DeleteIdentityProviderPayload(errors=errors),
+            DeleteIdentityProviderPayload,
             viewer=info.context.viewer,
             provider_id=GlobalId(id, "IdentityProvider", "id"),
         )
@@ -100,13 +116,13 @@ class IdentityMutations:
         "finishExternalLogin. PROVIDER_UNAVAILABLE when the provider cannot be reached."
     )
     async def start_external_login(
-        self, info: Info, provider: strawberry.ID, redirect_uri: str
+        self, info: Info, provider: ProviderId, redirect_uri: RedirectUri
     ) -> ExternalLoginStartPayload:
         return await run_mutation(
             info,
             identity_domain.start_external_login,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
-            lambda errors: ExternalLoginStartPayload(errors=errors),
+            ExternalLoginStartPayload,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
         )
@@ -120,25 +136,17 @@ class IdentityMutations:
     async def finish_external_login(
         self,
         info: Info,
-        code: str,
-        state: str,
-        refresh_token_in_cookie: Annotated[
-            bool | None,
-            strawberry.argument(description="As login's: the refresh token in an HttpOnly cookie."),
-        ] = None,
+        code: ProviderCode,
+        state: ProviderState,
+        refresh_token_in_cookie: RefreshTokenInCookie = None,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
+        return await sign_in(
             info,
             identity_domain.finish_external_login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            lambda errors: LoginPayload(errors=errors),
+            refresh_token_in_cookie=refresh_token_in_cookie,
             code=code,
             state=state,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
         )
-        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Start linking an identity provider's account to yours: send the "
@@ -150,16 +158,16 @@ class IdentityMutations:
     async def start_link_identity(
         self,
         info: Info,
-        provider: strawberry.ID,
-        redirect_uri: str,
-        current_password: str | None = None,
-        code: str | None = None,
+        provider: ProviderId,
+        redirect_uri: RedirectUri,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> ExternalLoginStartPayload:
         return await run_mutation(
             info,
             identity_domain.start_link_identity,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
-            lambda errors: ExternalLoginStartPayload(errors=errors),
+            ExternalLoginStartPayload,
             viewer=info.context.viewer,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
@@ -172,12 +180,14 @@ class IdentityMutations:
         description="Finish linking, with the code and state the provider returned.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def finish_link_identity(self, info: Info, code: str, state: str) -> IdentityPayload:
+    async def finish_link_identity(
+        self, info: Info, code: ProviderCode, state: ProviderState
+    ) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.finish_link_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             code=code,
             state=state,
@@ -189,12 +199,12 @@ class IdentityMutations:
         "when it is your only way to sign in.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def unlink_identity(self, info: Info, id: strawberry.ID) -> IdentityPayload:
+    async def unlink_identity(self, info: Info, id: IdentityId) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.unlink_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )
@@ -204,12 +214,12 @@ class IdentityMutations:
         "to sign in (give them a password or a reset link afterwards).",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def remove_user_identity(self, info: Info, id: strawberry.ID) -> IdentityPayload:
+    async def remove_user_identity(self, info: Info, id: IdentityId) -> IdentityPayload:
         return await run_mutation(
             info,
             identity_domain.remove_user_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
-            lambda errors: IdentityPayload(errors=errors),
+            IdentityPayload,
             viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )

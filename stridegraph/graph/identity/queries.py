@@ -8,6 +8,7 @@ from strawberry.types import Info
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from stridegraph.graph.arguments import UserId
 from stridegraph.graph.errors import GlobalId, run_query
 from stridegraph.graph.identity.types import Identity, IdentityProvider, SignInProvider
 from stridegraph.graph.permissions import requires
@@ -45,7 +46,7 @@ class IdentityQueries:
         description="The external identities linked to a user's account (administrators).",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_identities(self, info: Info, id: strawberry.ID) -> list[Identity]:
+    async def user_identities(self, info: Info, id: UserId) -> list[Identity]:
         found = await run_query(
             info,
             identity_domain.user_identities,

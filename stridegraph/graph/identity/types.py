@@ -9,7 +9,7 @@ import strawberry
 from stridegraph.db import models
 from stridegraph.domain.identity import LinkedIdentity
 from stridegraph.graph.auth.types import global_id
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload, outcome
 
 
 @strawberry.type(description="An identity provider as a login page shows it.")
@@ -17,8 +17,8 @@ class SignInProvider:
     id: strawberry.ID = strawberry.field(
         description="Pass to startExternalLogin or startLinkIdentity."
     )
-    name: str
-    icon_url: str | None
+    name: str = strawberry.field(description="The name to show on the sign-in button.")
+    icon_url: str | None = strawberry.field(description="An icon for the button, or null.")
 
     @classmethod
     def from_row(cls, row: models.IdentityProvider) -> SignInProvider:
@@ -32,14 +32,18 @@ class SignInProvider:
     "is never shown."
 )
 class IdentityProvider:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The provider's global id.")
     slug: str = strawberry.field(description="The provider's fixed short name.")
-    name: str
-    icon_url: str | None
-    issuer: str
-    client_id: str
-    has_client_secret: bool
-    scopes: list[str]
+    name: str = strawberry.field(description="The name login pages show.")
+    icon_url: str | None = strawberry.field(description="The icon login pages show, or null.")
+    issuer: str = strawberry.field(
+        description="The OpenID Connect issuer URL (its discovery document is read from it)."
+    )
+    client_id: str = strawberry.field(description="This server's client id at the provider.")
+    has_client_secret: bool = strawberry.field(
+        description="Whether a client secret is stored (the secret itself is never shown)."
+    )
+    scopes: list[str] = strawberry.field(description="The scopes asked for at sign-in.")
     allow_signup: bool = strawberry.field(
         description="Whether a first sign-in may create an account (when the server's "
         "sign-up is on and needs no approval)."
@@ -50,12 +54,12 @@ class IdentityProvider:
     admin_claim: str | None = strawberry.field(
         description="claim or claim=value: a user whose ID token has it becomes an administrator."
     )
-    enabled: bool
+    enabled: bool = strawberry.field(description="Whether users can sign in with it now.")
     from_configuration: bool = strawberry.field(
         description="Declared in the server's configuration (read-only here)."
     )
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was added.")
+    updated_at: dt.datetime = strawberry.field(description="When it was last changed.")
 
     @classmethod
     def from_row(cls, row: models.IdentityProvider) -> IdentityProvider:
@@ -80,10 +84,12 @@ class IdentityProvider:
 
 @strawberry.type(description="An external identity linked to an account.")
 class Identity:
-    id: strawberry.ID
-    provider: SignInProvider | None
+    id: strawberry.ID = strawberry.field(description="The link's global id.")
+    provider: SignInProvider | None = strawberry.field(
+        description="The provider it signs in with; null if the provider was deleted."
+    )
     subject: str = strawberry.field(description="The provider's identifier of the account.")
-    created_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was linked.")
 
     @classmethod
     def from_linked(cls, found: LinkedIdentity) -> Identity:
@@ -96,29 +102,25 @@ class Identity:
         )
 
 
-@strawberry.type
-class IdentityProviderPayload:
-    identity_provider: IdentityProvider | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The identity provider just created or changed.")
+class IdentityProviderPayload(Payload):
+    identity_provider: IdentityProvider | None = outcome("The provider as it is now")
 
 
-@strawberry.type
-class DeleteIdentityProviderPayload:
-    deleted_identity_provider_id: strawberry.ID | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The identity provider just deleted.")
+class DeleteIdentityProviderPayload(Payload):
+    deleted_identity_provider_id: strawberry.ID | None = outcome("The deleted provider's id")
 
 
 @strawberry.type(description="Where to send the browser to sign in with the provider.")
-class ExternalLoginStartPayload:
+class ExternalLoginStartPayload(Payload):
     authorization_url: str | None = strawberry.field(
         default=None,
         description="The provider's authorization URL; it comes back to redirectUri with "
         "code and state (valid for ten minutes, once).",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class IdentityPayload:
-    identity: Identity | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The external identity just linked or unlinked.")
+class IdentityPayload(Payload):
+    identity: Identity | None = outcome("The identity")

@@ -9,8 +9,8 @@ from strawberry.types import Info
 
 from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph import cookies
 from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.mfa.types import (
@@ -36,19 +36,8 @@ class MfaMutations:
         mfa_token: Annotated[str, strawberry.argument(description="The mfaToken login answered.")],
         code: Code,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
-            info,
-            mfa.complete_login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            LoginPayload,
-            mfa_token=mfa_token,
-            code=code,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
-        )
         # the refresh token in the session cookie when the server says so (graph/cookies.py)
-        return cookies.deliver(info, payload, cookies.wanted(info, None))
+        return await sign_in(info, mfa.complete_login, mfa_token=mfa_token, code=code)
 
     @strawberry.mutation(
         description="Start MFA enrolment: a new secret to scan; nothing is enabled until "

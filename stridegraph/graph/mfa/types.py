@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from stridegraph.graph.errors import Payload
+from stridegraph.graph.errors import Payload, outcome
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -50,9 +50,9 @@ class DisableMfaPayload(MfaChangePayload):
 
 @strawberry.type(description="New backup codes, shown this once; the old ones no longer work.")
 class RegenerateBackupCodesPayload(Payload):
-    backup_codes: list[str] | None = None
+    backup_codes: list[str] | None = outcome("The new one-time backup codes, shown this once")
 
 
 @strawberry.type(description="The user whose MFA an administrator turned off, or the errors.")
 class ResetUserMfaPayload(Payload):
-    user: User | None = None
+    user: User | None = outcome("The account as it is now")

@@ -10,7 +10,14 @@ from strawberry.types import Info
 
 from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph import cookies, ids
+from stridegraph.graph.arguments import (
+    OptionalCode,
+    OptionalCurrentPassword,
+    PasskeyId,
+    RefreshTokenInCookie,
+    UserId,
+)
+from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.passkeys.types import (
@@ -46,8 +53,8 @@ class PasskeyMutations:
     async def start_passkey_registration(
         self,
         info: Info,
-        current_password: str | None = None,
-        code: str | None = None,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
         token: Annotated[str | None, strawberry.argument(description=LINK_HELP)] = None,
     ) -> StartPasskeyRegistrationPayload:
         if token is None:
@@ -56,7 +63,7 @@ class PasskeyMutations:
             info,
             passkeys_domain.start_registration,
             lambda ceremony: StartPasskeyRegistrationPayload(options=JSON(ceremony.options)),
-            lambda errors: StartPasskeyRegistrationPayload(errors=errors),
+            StartPasskeyRegistrationPayload,
             viewer=info.context.viewer,
             token=token,
             current_password=current_password,
@@ -85,7 +92,7 @@ class PasskeyMutations:
             info,
             passkeys_domain.finish_registration,
             lambda row: FinishPasskeyRegistrationPayload(passkey=Passkey.from_row(row)),
-            lambda errors: FinishPasskeyRegistrationPayload(errors=errors),
+            FinishPasskeyRegistrationPayload,
             viewer=info.context.viewer,
             credential=credential,
             name=name,
@@ -97,13 +104,21 @@ class PasskeyMutations:
         "Without username, any passkey the browser holds for this site may answer."
     )
     async def start_passkey_login(
-        self, info: Info, username: str | None = None
+        self,
+        info: Info,
+        username: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Your username, to offer only your passkeys; leave it out to let "
+                "any passkey of this site answer."
+            ),
+        ] = None,
     ) -> StartPasskeyLoginPayload:
         return await run_mutation(
             info,
             passkeys_domain.start_login,
             lambda ceremony: StartPasskeyLoginPayload(options=JSON(ceremony.options)),
-            lambda errors: StartPasskeyLoginPayload(errors=errors),
+            StartPasskeyLoginPayload,
             username=username,
         )
 
@@ -116,37 +131,29 @@ class PasskeyMutations:
         self,
         info: Info,
         credential: Annotated[JSON, strawberry.argument(description=CREDENTIAL_HELP)],
-        refresh_token_in_cookie: Annotated[
-            bool | None,
-            strawberry.argument(
-                description="Send the refresh token as an HttpOnly cookie (Path=/graphql) "
-                "instead of in the payload; null: the server's REFRESH_COOKIE setting."
-            ),
-        ] = None,
+        refresh_token_in_cookie: RefreshTokenInCookie = None,
     ) -> LoginPayload:
-        ctx = info.context
-        payload = await run_mutation(
+        return await sign_in(
             info,
             passkeys_domain.finish_login,
-            lambda result: LoginPayload.from_result(result, info.context),
-            lambda errors: LoginPayload(errors=errors),
+            refresh_token_in_cookie=refresh_token_in_cookie,
             credential=credential,
-            client_address=ctx.client_address,
-            user_agent=ctx.user_agent,
         )
-        return cookies.deliver(info, payload, cookies.wanted(info, refresh_token_in_cookie))
 
     @strawberry.mutation(
         description="Rename one of your passkeys.", extensions=[requires(scope=PROFILE_WRITE)]
     )
     async def rename_passkey(
-        self, info: Info, id: strawberry.ID, name: str
+        self,
+        info: Info,
+        id: PasskeyId,
+        name: Annotated[str, strawberry.argument(description="The new name.")],
     ) -> RenamePasskeyPayload:
         return await run_mutation(
             info,
             passkeys_domain.rename_passkey,
             lambda row: RenamePasskeyPayload(passkey=Passkey.from_row(row)),
-            lambda errors: RenamePasskeyPayload(errors=errors),
+            RenamePasskeyPayload,
             viewer=info.context.viewer,
             passkey_id=GlobalId(id, "Passkey"),
             name=name,
@@ -161,15 +168,15 @@ class PasskeyMutations:
     async def delete_passkey(
         self,
         info: Info,
-        id: strawberry.ID,
-        current_password: str | None = None,
-        code: str | None = None,
+        id: PasskeyId,
+        current_password: OptionalCurrentPassword = None,
+        code: OptionalCode = None,
     ) -> DeletePasskeyPayload:
         return await run_mutation(
             info,
             passkeys_domain.delete_passkey,
             lambda row: DeletePasskeyPayload(passkey=Passkey.from_row(row)),
-            lambda errors: DeletePasskeyPayload(errors=errors),
+            DeletePasskeyPayload,
             viewer=info.context.viewer,
             passkey_id=GlobalId(id, "Passkey"),
             current_password=current_password,
@@ -182,14 +189,12 @@ class PasskeyMutations:
         "was lost. The user keeps their password, if any.",
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
-    async def revoke_user_passkeys(
-        self, info: Info, id: strawberry.ID
-    ) -> RevokeUserPasskeysPayload:
+    async def revoke_user_passkeys(self, info: Info, id: UserId) -> RevokeUserPasskeysPayload:
         return await run_mutation(
             info,
             passkeys_domain.revoke_user_passkeys,
             lambda count: RevokeUserPasskeysPayload(revoked_count=count),
-            lambda errors: RevokeUserPasskeysPayload(errors=errors),
+            RevokeUserPasskeysPayload,
             viewer=info.context.viewer,
-            user_id=ids.parse_global_id(id, "User"),
+            user_id=GlobalId(id, "User"),
         )

@@ -7,8 +7,8 @@ from strawberry.types import Info
 
 from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
-from stridegraph.graph import ids
-from stridegraph.graph.errors import run_query
+from stridegraph.graph.arguments import UserId
+from stridegraph.graph.errors import GlobalId, run_query
 from stridegraph.graph.passkeys.types import Passkey
 from stridegraph.graph.permissions import requires
 
@@ -27,11 +27,11 @@ class PasskeyQueries:
         description="A user's passkeys (administrators); empty for an unknown user.",
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
-    async def user_passkeys(self, info: Info, id: strawberry.ID) -> list[Passkey]:
+    async def user_passkeys(self, info: Info, id: UserId) -> list[Passkey]:
         rows = await run_query(
             info,
             passkeys_domain.user_passkeys,
             viewer=info.context.viewer,
-            user_id=ids.parse_global_id(id, "User"),
+            user_id=GlobalId(id, "User"),
         )
         return [Passkey.from_row(row) for row in rows]

@@ -11,14 +11,14 @@ from strawberry.scalars import JSON
 from stridegraph.db import models
 from stridegraph.domain.passkeys import transports_of
 from stridegraph.graph.auth.types import global_id
-from stridegraph.graph.errors import UserError
+from stridegraph.graph.errors import Payload, outcome
 
 
 @strawberry.type(description="A passkey (WebAuthn credential) that signs in to an account.")
 class Passkey:
-    id: strawberry.ID
-    name: str
-    created_at: dt.datetime
+    id: strawberry.ID = strawberry.field(description="The passkey's global id.")
+    name: str = strawberry.field(description="The name its owner gave it.")
+    created_at: dt.datetime = strawberry.field(description="When it was registered.")
     last_used_at: dt.datetime | None = strawberry.field(description="Null if never used.")
     transports: list[str] = strawberry.field(
         description="How the browser reaches the authenticator (usb, nfc, ble, internal, "
@@ -49,47 +49,41 @@ class Passkey:
         )
 
 
-@strawberry.type
-class StartPasskeyRegistrationPayload:
+@strawberry.type(description="The options for registering a new passkey in the browser.")
+class StartPasskeyRegistrationPayload(Payload):
     options: JSON | None = strawberry.field(
         default=None,
         description="PublicKeyCredentialCreationOptions as JSON (binary values base64url): "
         "pass to PublicKeyCredential.parseCreationOptionsFromJSON, then "
         "navigator.credentials.create. Valid for 5 minutes, once.",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class FinishPasskeyRegistrationPayload:
-    passkey: Passkey | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The passkey just registered.")
+class FinishPasskeyRegistrationPayload(Payload):
+    passkey: Passkey | None = outcome("The new passkey")
 
 
-@strawberry.type
-class StartPasskeyLoginPayload:
+@strawberry.type(description="The options for signing in with a passkey in the browser.")
+class StartPasskeyLoginPayload(Payload):
     options: JSON | None = strawberry.field(
         default=None,
         description="PublicKeyCredentialRequestOptions as JSON (binary values base64url): "
         "pass to PublicKeyCredential.parseRequestOptionsFromJSON, then "
         "navigator.credentials.get. Valid for 5 minutes, once.",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class RenamePasskeyPayload:
-    passkey: Passkey | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+@strawberry.type(description="The renamed passkey.")
+class RenamePasskeyPayload(Payload):
+    passkey: Passkey | None = outcome("The passkey with its new name")
 
 
-@strawberry.type
-class DeletePasskeyPayload:
+@strawberry.type(description="The passkey just deleted.")
+class DeletePasskeyPayload(Payload):
     passkey: Passkey | None = strawberry.field(default=None, description="The deleted passkey.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class RevokeUserPasskeysPayload:
+@strawberry.type(description="How many of the account's passkeys were removed.")
+class RevokeUserPasskeysPayload(Payload):
     revoked_count: int = strawberry.field(default=0, description="How many passkeys were removed.")
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -35,7 +35,13 @@ class PhotoMutations:
         "at most 512 px, without metadata.",
         extensions=[requires(scope=PROFILE_WRITE)],
     )
-    async def upload_my_photo(self, info: Info, file: Upload) -> UploadMyPhotoPayload:
+    async def upload_my_photo(
+        self,
+        info: Info,
+        file: Annotated[
+            Upload, strawberry.argument(description="The image file (JPEG, PNG or WebP).")
+        ],
+    ) -> UploadMyPhotoPayload:
         return await run_mutation(
             info,
             photos.upload_my_photo,

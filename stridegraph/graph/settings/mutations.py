@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -10,8 +10,9 @@ from strawberry.types import Info
 from stridegraph.domain import settings as settings_domain
 from stridegraph.domain.scopes import USERS_WRITE
 from stridegraph.domain.settings import EffectiveSettings
+from stridegraph.graph.arguments import CHANGES
 from stridegraph.graph.enums import PasswordPolicy
-from stridegraph.graph.errors import Payload, run_mutation
+from stridegraph.graph.errors import Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.settings.types import ServerSettings
 
@@ -43,7 +44,7 @@ class ServerSettingsInput:
 
 @strawberry.type(description="The server settings after the change, or the errors.")
 class UpdateServerSettingsPayload(Payload):
-    server_settings: ServerSettings | None = None
+    server_settings: ServerSettings | None = outcome("The settings as they are now")
 
 
 @strawberry.type
@@ -53,7 +54,7 @@ class SettingsMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def update_server_settings(
-        self, info: Info, input: ServerSettingsInput
+        self, info: Info, input: Annotated[ServerSettingsInput, CHANGES]
     ) -> UpdateServerSettingsPayload:
         def done(result: EffectiveSettings) -> UpdateServerSettingsPayload:
             return UpdateServerSettingsPayload(server_settings=ServerSettings.from_domain(result))

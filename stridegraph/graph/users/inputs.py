@@ -23,21 +23,28 @@ from stridegraph.graph.enums import (
     Language,
     Units,
     WeekDay,
+    described_enum,
 )
 
 UNSET: Any = strawberry.UNSET
 
-UserOrderField = strawberry.enum(
+UserOrderField = described_enum(
     users_domain.OrderField,
     name="UserOrderField",
     description="Sort keys of user listings; ties are broken by id.",
+    values={
+        "USERNAME": "By username.",
+        "NAME": "By name.",
+        "CREATED_AT": "By when the account was created.",
+        "ACCESS_TYPE": "By role.",
+    },
 )
 
 
 @strawberry.enum(description="Sort direction.")
 class OrderDirection(enum.Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Smallest first (A to Z, oldest first).")
+    DESC = strawberry.enum_value("desc", description="Largest first (Z to A, newest first).")
 
 
 @strawberry.input(description="Which users a listing holds. All conditions must match.")

@@ -5,7 +5,7 @@ a payload error and nothing changes."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -17,8 +17,15 @@ from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import profile as profile_domain
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.arguments import CurrentPassword, NewPassword, OptionalCode, UserId
-from stridegraph.graph.errors import GlobalId, Payload, run_mutation
+from stridegraph.graph.arguments import (
+    CHANGES,
+    NEW,
+    CurrentPassword,
+    NewPassword,
+    OptionalCode,
+    UserId,
+)
+from stridegraph.graph.errors import GlobalId, Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.users.inputs import (
     PROFILE_EXTRAS,
@@ -36,19 +43,19 @@ ADMIN: list[FieldExtension] = [requires(scope=USERS_WRITE, admin=True)]
 
 @strawberry.type(description="You, with the changes, or the errors.")
 class UpdateMePayload(Payload):
-    user: UserMe | None = None
+    user: UserMe | None = outcome("You, as you are now")
 
 
 @strawberry.type(description="Your privacy settings after the change, or the errors.")
 class UpdatePrivacySettingsPayload(Payload):
-    privacy_settings: PrivacySettings | None = None
+    privacy_settings: PrivacySettings | None = outcome("Your privacy settings as they are now")
 
 
 @strawberry.type
 class DeletedPayload(Payload):
     """The global id of the account that is gone."""
 
-    deleted_user_id: strawberry.ID | None = None
+    deleted_user_id: strawberry.ID | None = outcome("The deleted account's id")
 
 
 @strawberry.type(description="The id of your deleted account, or the errors.")
@@ -65,7 +72,7 @@ class DeleteUserPayload(DeletedPayload):
 class UserPayload(Payload):
     """The account the mutation changed (or created)."""
 
-    user: User | None = None
+    user: User | None = outcome("The account as it is now")
 
 
 @strawberry.type(description="The new account, or the errors.")
@@ -130,7 +137,9 @@ async def _on_user(
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
-    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
+    async def update_me(
+        self, info: Info, input: Annotated[UpdateMeInput, CHANGES]
+    ) -> UpdateMePayload:
 
         def done(row: UserRow) -> UpdateMePayload:
             return UpdateMePayload(user=UserMe.of(row, info.context))
@@ -146,7 +155,7 @@ class UserMutations:
 
     @strawberry.mutation(description="Change your privacy settings.", extensions=PROFILE)
     async def update_privacy_settings(
-        self, info: Info, input: PrivacySettingsInput
+        self, info: Info, input: Annotated[PrivacySettingsInput, CHANGES]
     ) -> UpdatePrivacySettingsPayload:
         def done(row: PrivacyRow) -> UpdatePrivacySettingsPayload:
             return UpdatePrivacySettingsPayload(privacy_settings=PrivacySettings.from_row(row))
@@ -187,7 +196,9 @@ class UserMutations:
         "link to set one.",
         extensions=ADMIN,
     )
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
+    async def create_user(
+        self, info: Info, input: Annotated[CreateUserInput, NEW]
+    ) -> CreateUserPayload:
         return await run_mutation(
             info,
             admin_domain.create_user,
@@ -208,7 +219,7 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def update_user(
-        self, info: Info, id: UserId, input: UpdateUserInput
+        self, info: Info, id: UserId, input: Annotated[UpdateUserInput, CHANGES]
     ) -> UpdateUserPayload:
         return await _on_user(
             info,

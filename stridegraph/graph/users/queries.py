@@ -9,6 +9,7 @@ errors raised before any user is read.
 from __future__ import annotations
 
 import inspect
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -18,7 +19,7 @@ from stridegraph.db.models import User as UserRow
 from stridegraph.domain import admin as admin_domain
 from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
-from stridegraph.graph.arguments import Email, NodeId, UserId
+from stridegraph.graph.arguments import After, Before, Email, First, Last, NodeId, UserId, Username
 from stridegraph.graph.auth.types import ApiToken
 from stridegraph.graph.errors import GlobalId, bad_user_input, check_query, run_query
 from stridegraph.graph.ids import decode_global_id
@@ -34,6 +35,9 @@ from stridegraph.graph.users.types import (
     require_user_id,
     visible_users,
 )
+
+FILTER = strawberry.argument(description="Which users to list; default: all you may see.")
+ORDER = strawberry.argument(description="The sort order; default: by username, ascending.")
 
 
 def _user(info: Info, row: UserRow | None) -> User | None:
@@ -59,7 +63,7 @@ class UserQueries:
         description="A user by username (case-insensitive).",
         extensions=[scope_or_anonymous(USERS_READ)],
     )
-    async def user_by_username(self, info: Info, username: str) -> User | None:
+    async def user_by_username(self, info: Info, username: Username) -> User | None:
         row = await run_query(
             info, users_domain.user_by_username, viewer=info.context.viewer, username=username
         )
@@ -83,12 +87,12 @@ class UserQueries:
     async def users(
         self,
         info: Info,
-        filter: UserFilter | None = None,
-        order_by: UserOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        filter: Annotated[UserFilter | None, FILTER] = None,
+        order_by: Annotated[UserOrder | None, ORDER] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> UserConnection:
         viewer = info.context.viewer
         wanted = filter.to_domain() if filter else None
@@ -129,10 +133,14 @@ class UserQueries:
     async def user_page(
         self,
         info: Info,
-        page: int | None = 1,
-        per_page: int | None = 10,
-        filter: UserFilter | None = None,
-        order_by: UserOrder | None = None,
+        page: Annotated[
+            int | None, strawberry.argument(description="The page number, from 1.")
+        ] = 1,
+        per_page: Annotated[
+            int | None, strawberry.argument(description="Users per page, at most 100.")
+        ] = 10,
+        filter: Annotated[UserFilter | None, FILTER] = None,
+        order_by: Annotated[UserOrder | None, ORDER] = None,
     ) -> UserPage:
         result = await run_query(
             info,

@@ -335,8 +335,12 @@ class UserEdge:
 
 @strawberry.type(description="A page of users (Relay connection, keyset cursors).")
 class UserConnection:
-    edges: list[UserEdge]
-    page_info: relay.PageInfo
+    edges: list[UserEdge] = strawberry.field(
+        description="The users of this page, with their cursors."
+    )
+    page_info: relay.PageInfo = strawberry.field(
+        description="Whether more users follow or precede, and the cursors to get them."
+    )
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="The users of this page, without cursors.")
