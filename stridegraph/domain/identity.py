@@ -449,21 +449,13 @@ async def start_link_identity(
     viewer: Viewer,
     provider_id: int | None,
     redirect_uri: str,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> str:
     """The authorization URL for linking a provider's identity to the viewer's account;
     needs recent authentication (whoever links an identity can sign in with it)."""
     _session_only(viewer)
     _allowed_redirect(unit, redirect_uri)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     return await _start(
         unit,
         provider_id=provider_id,

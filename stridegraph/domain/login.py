@@ -169,25 +169,17 @@ async def change_password(
     unit: Unit,
     *,
     viewer: Viewer,
-    current_password: str,
+    proof: reauth.Proof,
     new_password: str,
-    client_address: str,
-    code: str | None = None,
     revoke_api_tokens: bool = False,
 ) -> User:
-    """Replace the viewer's password after checking the current one (and ``code`` when
+    """Replace the viewer's password after checking ``proof`` (the current password, and a code when
     given), through the recent-authentication rule: a wrong one counts toward the account's
     rate limit like a failed login. Every other session ends; the one making the request
     stays signed in. API tokens stay unless ``revoke_api_tokens``: a routine change is no
     sign of theft (a reset or an administrator's action is, and ends them all)."""
     user = viewer.user
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     await set_password(unit, user=user, password=new_password, field="new_password")
     await credentials.end_all(
         unit,

@@ -29,6 +29,7 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     UserId,
+    proof,
 )
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import requires
@@ -128,7 +129,6 @@ class AccountMutations:
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
             SendPasswordResetEmailPayload,
-            viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),
         )
 
@@ -150,11 +150,8 @@ class AccountMutations:
             email_change.request_email_change,
             lambda _: RequestEmailChangePayload(),
             RequestEmailChangePayload,
-            viewer=info.context.viewer,
             new_email=new_email,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -171,6 +168,5 @@ class AccountMutations:
             email_change.confirm_email_change,
             lambda user: ConfirmEmailChangePayload(user=UserMe.of(user, info.context)),
             ConfirmEmailChangePayload,
-            viewer=info.context.viewer,
             token=token,
         )

@@ -23,6 +23,7 @@ from stridegraph.graph.arguments import (
     ProviderState,
     RedirectUri,
     RefreshTokenInCookie,
+    proof,
 )
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload, global_id
@@ -64,7 +65,6 @@ class IdentityMutations:
             providers_domain.create_identity_provider,
             _provider_payload,
             _errors,
-            viewer=info.context.viewer,
             given=input.to_domain(),
         )
 
@@ -84,7 +84,6 @@ class IdentityMutations:
             providers_domain.update_identity_provider,
             _provider_payload,
             _errors,
-            viewer=info.context.viewer,
             provider_id=GlobalId(id, "IdentityProvider", "id"),
             given=input.to_domain(),
         )
@@ -105,7 +104,6 @@ class IdentityMutations:
                 deleted_identity_provider_id=global_id("IdentityProvider", row.id)
             ),
             DeleteIdentityProviderPayload,
-            viewer=info.context.viewer,
             provider_id=GlobalId(id, "IdentityProvider", "id"),
         )
 
@@ -168,12 +166,9 @@ class IdentityMutations:
             identity_domain.start_link_identity,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
             ExternalLoginStartPayload,
-            viewer=info.context.viewer,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -188,7 +183,6 @@ class IdentityMutations:
             identity_domain.finish_link_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
             IdentityPayload,
-            viewer=info.context.viewer,
             code=code,
             state=state,
             client_address=info.context.client_address,
@@ -205,7 +199,6 @@ class IdentityMutations:
             identity_domain.unlink_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
             IdentityPayload,
-            viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )
 
@@ -220,6 +213,5 @@ class IdentityMutations:
             identity_domain.remove_user_identity,
             lambda found: IdentityPayload(identity=Identity.from_linked(found)),
             IdentityPayload,
-            viewer=info.context.viewer,
             identity_id=GlobalId(id, "Identity", "id"),
         )

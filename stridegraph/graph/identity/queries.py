@@ -29,9 +29,7 @@ class IdentityQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def identity_providers(self, info: Info) -> list[IdentityProvider]:
-        rows = await run_query(
-            info, providers_domain.identity_providers, viewer=info.context.viewer
-        )
+        rows = await run_query(info, providers_domain.identity_providers)
         return [IdentityProvider.from_row(row) for row in rows]
 
     @strawberry.field(
@@ -39,7 +37,7 @@ class IdentityQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_identities(self, info: Info) -> list[Identity]:
-        found = await run_query(info, identity_domain.my_identities, viewer=info.context.viewer)
+        found = await run_query(info, identity_domain.my_identities)
         return [Identity.from_linked(f) for f in found]
 
     @strawberry.field(
@@ -50,7 +48,6 @@ class IdentityQueries:
         found = await run_query(
             info,
             identity_domain.user_identities,
-            viewer=info.context.viewer,
             user_id=GlobalId(id, "User", "id"),
         )
         return [Identity.from_linked(f) for f in found]

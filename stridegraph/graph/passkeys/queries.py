@@ -20,7 +20,7 @@ class PasskeyQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_passkeys(self, info: Info) -> list[Passkey]:
-        rows = await run_query(info, passkeys_domain.list_passkeys, viewer=info.context.viewer)
+        rows = await run_query(info, passkeys_domain.list_passkeys)
         return [Passkey.from_row(row) for row in rows]
 
     @strawberry.field(
@@ -31,7 +31,6 @@ class PasskeyQueries:
         rows = await run_query(
             info,
             passkeys_domain.user_passkeys,
-            viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),
         )
         return [Passkey.from_row(row) for row in rows]

@@ -47,7 +47,6 @@ class PhotoMutations:
             photos.upload_my_photo,
             lambda row: UploadMyPhotoPayload(user=UserMe.of(row, info.context)),
             UploadMyPhotoPayload,
-            viewer=info.context.viewer,
             file=_upload(file),
         )
 
@@ -61,7 +60,6 @@ class PhotoMutations:
             photos.delete_my_photo,
             lambda row: DeleteMyPhotoPayload(user=UserMe.of(row, info.context)),
             DeleteMyPhotoPayload,
-            viewer=info.context.viewer,
         )
 
     @strawberry.mutation(
@@ -74,6 +72,5 @@ class PhotoMutations:
             photos.delete_user_photo,
             lambda row: DeleteUserPhotoPayload(user=User.of(row, info.context)),
             DeleteUserPhotoPayload,
-            viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),
         )

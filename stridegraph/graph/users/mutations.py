@@ -24,6 +24,7 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     UserId,
+    proof,
 )
 from stridegraph.graph.errors import GlobalId, Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
@@ -128,7 +129,6 @@ async def _on_user(
         fn,
         on_success,
         cls,
-        viewer=info.context.viewer,
         user_id=GlobalId(id, "User"),
         **kwargs,
     )
@@ -149,7 +149,6 @@ class UserMutations:
             profile_domain.update_me,
             done,
             UpdateMePayload,
-            viewer=info.context.viewer,
             changes=given(input),
         )
 
@@ -165,7 +164,6 @@ class UserMutations:
             profile_domain.update_privacy_settings,
             done,
             UpdatePrivacySettingsPayload,
-            viewer=info.context.viewer,
             changes=given(input),
         )
 
@@ -185,10 +183,7 @@ class UserMutations:
             profile_domain.delete_me,
             _deleted(DeleteMePayload),
             DeleteMePayload,
-            viewer=info.context.viewer,
-            password=password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, password, code),
         )
 
     @strawberry.mutation(
@@ -204,7 +199,6 @@ class UserMutations:
             admin_domain.create_user,
             _user_payload(info, CreateUserPayload),
             CreateUserPayload,
-            viewer=info.context.viewer,
             username=input.username,
             email=input.email,
             name=input.name,

@@ -64,9 +64,7 @@ class UserQueries:
         extensions=[scope_or_anonymous(USERS_READ)],
     )
     async def user_by_username(self, info: Info, username: Username) -> User | None:
-        row = await run_query(
-            info, users_domain.user_by_username, viewer=info.context.viewer, username=username
-        )
+        row = await run_query(info, users_domain.user_by_username, username=username)
         return _user(info, row)
 
     @strawberry.field(
@@ -74,9 +72,7 @@ class UserQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_by_email(self, info: Info, email: Email) -> User | None:
-        row = await run_query(
-            info, users_domain.user_by_email, viewer=info.context.viewer, email=email
-        )
+        row = await run_query(info, users_domain.user_by_email, email=email)
         return _user(info, row)
 
     @strawberry.field(
@@ -94,12 +90,10 @@ class UserQueries:
         last: Last = None,
         before: Before = None,
     ) -> UserConnection:
-        viewer = info.context.viewer
         wanted = filter.to_domain() if filter else None
         page = await run_query(
             info,
             users_domain.users_connection,
-            viewer=viewer,
             filter=wanted,
             order=order_by.to_domain() if order_by else None,
             first=first,
@@ -113,7 +107,7 @@ class UserQueries:
         async def count_total() -> int:
             if page.total_count is not None:  # it came with the page
                 return page.total_count
-            return await run_query(info, users_domain.count_users, viewer=viewer, filter=wanted)
+            return await run_query(info, users_domain.count_users, filter=wanted)
 
         return UserConnection(
             edges=edges,
@@ -145,7 +139,6 @@ class UserQueries:
         result = await run_query(
             info,
             users_domain.users_page,
-            viewer=info.context.viewer,
             filter=filter.to_domain() if filter else None,
             order=order_by.to_domain() if order_by else None,
             page=1 if page is None else page,
@@ -180,7 +173,6 @@ class UserQueries:
         rows = await run_query(
             info,
             admin_domain.user_api_tokens,
-            viewer=info.context.viewer,
             user_id=GlobalId(id, "User"),
         )
         return [ApiToken.from_row(row) for row in rows]
