@@ -31,8 +31,9 @@ from stridegraph.graph.arguments import (
     UserId,
     proof,
 )
-from stridegraph.graph.errors import GlobalId, run_mutation
+from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
 from stridegraph.graph.users.types import UserMe
 
@@ -124,12 +125,12 @@ class AccountMutations:
     async def send_password_reset_email(
         self, info: Info, id: UserId
     ) -> SendPasswordResetEmailPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
             SendPasswordResetEmailPayload,
-            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(

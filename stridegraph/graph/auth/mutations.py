@@ -43,6 +43,7 @@ from stridegraph.graph.auth.types import (
 )
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import HasScope, requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.types import UserMe
 
 
@@ -138,14 +139,14 @@ class AuthMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def revoke_user_sessions(self, info: Info, id: UserId) -> RevokeUserSessionsPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             admin_domain.revoke_user_sessions,
             lambda ended: RevokeUserSessionsPayload(
                 revoked_count=ended.sessions, revoked_api_token_count=ended.api_tokens
             ),
             RevokeUserSessionsPayload,
-            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from stridegraph.db import models
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
+from stridegraph.domain.identity import LinkedIdentity
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph.arguments import (
     CHANGES,
@@ -45,6 +46,10 @@ from stridegraph.graph.permissions import requires
 
 def _provider_payload(row: models.IdentityProvider) -> IdentityProviderPayload:
     return IdentityProviderPayload(identity_provider=IdentityProvider.from_row(row))
+
+
+def _identity_payload(found: LinkedIdentity) -> IdentityPayload:
+    return IdentityPayload(identity=Identity.from_linked(found))
 
 
 def _errors(errors: list[UserError]) -> IdentityProviderPayload:
@@ -84,7 +89,7 @@ class IdentityMutations:
             providers_domain.update_identity_provider,
             _provider_payload,
             _errors,
-            provider_id=GlobalId(id, "IdentityProvider", "id"),
+            provider_id=GlobalId(id, "IdentityProvider"),
             given=input.to_domain(),
         )
 
@@ -104,7 +109,7 @@ class IdentityMutations:
                 deleted_identity_provider_id=global_id("IdentityProvider", row.id)
             ),
             DeleteIdentityProviderPayload,
-            provider_id=GlobalId(id, "IdentityProvider", "id"),
+            provider_id=GlobalId(id, "IdentityProvider"),
         )
 
     @strawberry.mutation(
@@ -181,7 +186,7 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.finish_link_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
             code=code,
             state=state,
@@ -197,9 +202,9 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.unlink_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
-            identity_id=GlobalId(id, "Identity", "id"),
+            identity_id=GlobalId(id, "Identity"),
         )
 
     @strawberry.mutation(
@@ -211,7 +216,7 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.remove_user_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
-            identity_id=GlobalId(id, "Identity", "id"),
+            identity_id=GlobalId(id, "Identity"),
         )

@@ -12,7 +12,7 @@ from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId, proof
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload
-from stridegraph.graph.errors import GlobalId, run_mutation
+from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.mfa.types import (
     DisableMfaPayload,
     EnableMfaPayload,
@@ -21,6 +21,7 @@ from stridegraph.graph.mfa.types import (
     SetupMfaPayload,
 )
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -121,10 +122,10 @@ class MfaMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def reset_user_mfa(self, info: Info, id: UserId) -> ResetUserMfaPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             mfa.reset_user_mfa,
             lambda user: ResetUserMfaPayload(user=User.of(user, info.context)),
             ResetUserMfaPayload,
-            user_id=GlobalId(id, "User"),
         )

@@ -31,6 +31,7 @@ from stridegraph.graph.passkeys.types import (
     StartPasskeyRegistrationPayload,
 )
 from stridegraph.graph.permissions import HasScope, requires
+from stridegraph.graph.user_admin import on_user, revoked
 
 CREDENTIAL_HELP = (
     "The PublicKeyCredential the browser gave, as JSON (its toJSON(): id, rawId, type, "
@@ -183,10 +184,10 @@ class PasskeyMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def revoke_user_passkeys(self, info: Info, id: UserId) -> RevokeUserPasskeysPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             passkeys_domain.revoke_user_passkeys,
-            lambda count: RevokeUserPasskeysPayload(revoked_count=count),
+            revoked(RevokeUserPasskeysPayload),
             RevokeUserPasskeysPayload,
-            user_id=GlobalId(id, "User"),
         )

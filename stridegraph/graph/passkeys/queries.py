@@ -8,9 +8,10 @@ from strawberry.types import Info
 from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import UserId
-from stridegraph.graph.errors import GlobalId, run_query
+from stridegraph.graph.errors import run_query
 from stridegraph.graph.passkeys.types import Passkey
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import of_user
 
 
 @strawberry.type
@@ -28,9 +29,4 @@ class PasskeyQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_passkeys(self, info: Info, id: UserId) -> list[Passkey]:
-        rows = await run_query(
-            info,
-            passkeys_domain.user_passkeys,
-            user_id=GlobalId(id, "User"),
-        )
-        return [Passkey.from_row(row) for row in rows]
+        return await of_user(info, id, passkeys_domain.user_passkeys, Passkey.from_row)

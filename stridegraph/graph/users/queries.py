@@ -21,10 +21,11 @@ from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import After, Before, Email, First, Last, NodeId, UserId, Username
 from stridegraph.graph.auth.types import ApiToken
-from stridegraph.graph.errors import GlobalId, bad_user_input, check_query, run_query
+from stridegraph.graph.errors import bad_user_input, check_query, run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
+from stridegraph.graph.user_admin import of_user
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
 from stridegraph.graph.users.types import (
     User,
@@ -170,9 +171,4 @@ class UserQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_api_tokens(self, info: Info, id: UserId) -> list[ApiToken]:
-        rows = await run_query(
-            info,
-            admin_domain.user_api_tokens,
-            user_id=GlobalId(id, "User"),
-        )
-        return [ApiToken.from_row(row) for row in rows]
+        return await of_user(info, id, admin_domain.user_api_tokens, ApiToken.from_row)
