@@ -43,8 +43,8 @@ async def request_email_change(
     new_email: str,
     proof: reauth.Proof,
 ) -> None:
-    """Mail a confirmation link to ``new_email`` once ``proof`` (the current password, and a code
-    when given) is right, through the recent-authentication rule: a wrong password counts
+    """Mail a confirmation link to ``new_email`` once ``proof`` (the current password,
+    and a code when given) is right, through the recent-authentication rule: a wrong password counts
     toward the account's login rate limit, as in ``changePassword``, so a stolen session
     cannot become a way to guess the password."""
     viewer = require(viewer)

@@ -273,10 +273,9 @@ async def complete_login(
     counts toward the account's and the address's login rate limits (and survives the
     rollback of this request); a good one resets the account's count, like a good password
     without MFA does. A failed code leaves the challenge usable until it expires."""
-    user_id: int | None = None
-    try:
+    async with events.SignInFailures(unit, SignInMethod.MFA) as attempt:
         challenge, user = await challenged_user(unit, mfa_token=mfa_token)
-        user_id = user.id
+        attempt.user_id = user.id
         return await _finish_with_code(
             unit,
             challenge=challenge,
@@ -285,9 +284,6 @@ async def complete_login(
             client_address=client_address,
             user_agent=user_agent,
         )
-    except DomainError as exc:
-        await events.record_failure(unit, error=exc, method=SignInMethod.MFA, user_id=user_id)
-        raise
 
 
 async def _finish_with_code(

@@ -489,7 +489,7 @@ async def finish_login(
     challenge = _challenge_of(parsed.response.client_data_json)
     passkey = await rows.get_by_credential_id(unit.session, parsed.raw_id)
     user = await user_rows.get_by_id(unit.session, passkey.user_id) if passkey else None
-    try:
+    async with events.SignInFailures(unit, SignInMethod.PASSKEY, user.id if user else None):
         return await _sign_in(
             unit,
             parsed=parsed,
@@ -499,11 +499,6 @@ async def finish_login(
             client_address=client_address,
             user_agent=user_agent,
         )
-    except DomainError as exc:
-        await events.record_failure(
-            unit, error=exc, method=SignInMethod.PASSKEY, user_id=user.id if user else None
-        )
-        raise
 
 
 async def _sign_in(

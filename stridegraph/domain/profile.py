@@ -80,8 +80,8 @@ async def delete_me(
     proof: reauth.Proof,
 ) -> int:
     """Delete the viewer's account and everything it owns, after checking ``proof`` (the
-    password, and a code when given) through the recent-authentication rule (a wrong one counts toward
-    the login rate limit).
+    password, and a code when given) through the recent-authentication rule (a wrong one
+    counts toward the login rate limit).
 
     The last active admin cannot leave (LAST_ADMIN); the photo file goes after commit."""
     me = require(viewer, scope=PROFILE_WRITE)
