@@ -19,17 +19,18 @@ from stridegraph.assets import asset_integrity, asset_url
 
 TITLE = "stridegraph GraphiQL"
 
-#: In load order; the last one starts GraphiQL.
+#: In load order; the last one starts GraphiQL. Third-party files (GraphiQL, React, the
+#: explorer plugin, their licences) are under ``graphiql/vendor/``, as they were released.
 SCRIPTS = (
-    "graphiql/react.production.min.js",
-    "graphiql/react-dom.production.min.js",
-    "graphiql/graphiql.min.js",
-    "graphiql/plugin-explorer.umd.js",
+    "graphiql/vendor/react.production.min.js",
+    "graphiql/vendor/react-dom.production.min.js",
+    "graphiql/vendor/graphiql.min.js",
+    "graphiql/vendor/plugin-explorer.umd.js",
     "graphiql/stridegraph-graphiql.js",
 )
 STYLES = (
-    "graphiql/graphiql.min.css",
-    "graphiql/plugin-explorer.css",
+    "graphiql/vendor/graphiql.min.css",
+    "graphiql/vendor/plugin-explorer.css",
     "graphiql/stridegraph-graphiql.css",
 )
 ICON = "graphiql/favicon.svg"

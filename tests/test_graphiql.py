@@ -77,7 +77,7 @@ async def raw_size(http: httpx.AsyncClient, method: str, url: str, **kw: object)
 
 async def test_assets_and_large_json_are_compressed_when_asked(http: httpx.AsyncClient) -> None:
     text = (await page(http)).text
-    script = re.search(r'src="(/static/graphiql/graphiql\.min\.js\?v=[0-9a-f]+)"', text)
+    script = re.search(r'src="(/static/graphiql/vendor/graphiql\.min\.js\?v=[0-9a-f]+)"', text)
     assert script is not None
     plain, plain_encoding = await raw_size(
         http, "GET", script[1], headers={"accept-encoding": "identity"}

@@ -93,9 +93,7 @@ async def create_api_token(
     scopes: Sequence[str],
     expires_at: dt.datetime | None = None,
     never_expires: bool = False,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> IssuedApiToken:
     """Create a token for the viewer. Scopes must be known and within the owner's role.
 
@@ -111,13 +109,7 @@ async def create_api_token(
     _check_scopes(errors, viewer, wanted)
     expires_at = _expiry(unit, errors, expires_at, never_expires)
     errors.raise_if_any()
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     token, digest = tokens.issue(unit.settings.secret_key, tokens.PERSONAL)
     row = ApiToken(
         user_id=viewer.user_id,

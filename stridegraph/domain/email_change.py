@@ -41,25 +41,17 @@ async def request_email_change(
     *,
     viewer: Viewer | None,
     new_email: str,
-    current_password: str,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof,
 ) -> None:
-    """Mail a confirmation link to ``new_email`` once the current password (and ``code``
-    when given) is right, through the recent-authentication rule: a wrong password counts
+    """Mail a confirmation link to ``new_email`` once ``proof`` (the current password,
+    and a code when given) is right, through the recent-authentication rule: a wrong password counts
     toward the account's login rate limit, as in ``changePassword``, so a stolen session
     cannot become a way to guess the password."""
     viewer = require(viewer)
     address = check_address(new_email, "new_email")
     require_mail(unit, "new_email")
     user = await _current_user(unit, viewer)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     if owns_address(user, address):
         raise DomainError.of(ErrorCode.INVALID, "This is already your address.", "new_email")
     if await user_rows.email_taken(unit.session, address, exclude_id=user.id):

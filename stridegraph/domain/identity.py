@@ -364,24 +364,15 @@ async def finish_external_login(
     """Exchange the code, validate the ID token, then sign the linked user in (or create an
     account, see the module docstring) exactly as password login ends. A refusal is
     recorded as a failed sign-in of the linked account (none when no account is linked)."""
-    named: list[User] = []  # the linked account, once the provider has said who it is
-    try:
+    async with events.SignInFailures(unit, SignInMethod.PROVIDER) as attempt:
         return await _finish_external_login(
             unit,
             code=code,
             state=state,
             client_address=client_address,
             user_agent=user_agent,
-            named=named,
+            failures=attempt,
         )
-    except DomainError as exc:
-        await events.record_failure(
-            unit,
-            error=exc,
-            method=SignInMethod.PROVIDER,
-            user_id=named[0].id if named else None,
-        )
-        raise
 
 
 async def _finish_external_login(
@@ -391,7 +382,7 @@ async def _finish_external_login(
     state: str,
     client_address: str,
     user_agent: str | None,
-    named: list[User],
+    failures: events.SignInFailures,
 ) -> LoginResult:
     pending, attempt = await _redeem(
         unit, state=state, purpose=LOGIN, client_address=client_address
@@ -403,7 +394,7 @@ async def _finish_external_login(
     user = await user_rows.get_by_id(unit.session, link.user_id) if link is not None else None
     await unit.release()
     if user is not None:
-        named.append(user)
+        failures.user_id = user.id  # the linked account, once the provider said who it is
         await ratelimit.refuse_if_locked(
             unit, account_key=ratelimit.user_key(user), client_address=client_address
         )
@@ -449,21 +440,13 @@ async def start_link_identity(
     viewer: Viewer,
     provider_id: int | None,
     redirect_uri: str,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> str:
     """The authorization URL for linking a provider's identity to the viewer's account;
     needs recent authentication (whoever links an identity can sign in with it)."""
     _session_only(viewer)
     _allowed_redirect(unit, redirect_uri)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     return await _start(
         unit,
         provider_id=provider_id,

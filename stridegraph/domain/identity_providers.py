@@ -63,6 +63,13 @@ class ProviderInput:
     admin_claim: str | None = None
     enabled: bool | None = None
 
+    @classmethod
+    def of(cls, given: object) -> ProviderInput:
+        """The fields read by name from an object that declares them (the GraphQL create and
+        update inputs; one it lacks, like ``slug`` on an update, stays None), so the two
+        inputs cannot map a field differently."""
+        return cls(**{f.name: getattr(given, f.name, None) for f in fields(cls)})
+
 
 def not_found() -> DomainError:
     return DomainError.of(ErrorCode.NOT_FOUND, "There is no such identity provider.", "id")

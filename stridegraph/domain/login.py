@@ -88,7 +88,7 @@ async def login(
     errors.raise_if_any()
     identifier = username.strip()
     user = await find_user(unit, identifier)
-    try:
+    async with events.SignInFailures(unit, SignInMethod.PASSWORD, user.id if user else None):
         return await _check_and_finish(
             unit,
             user=user,
@@ -97,11 +97,6 @@ async def login(
             client_address=client_address,
             user_agent=user_agent,
         )
-    except DomainError as exc:
-        await events.record_failure(
-            unit, error=exc, method=SignInMethod.PASSWORD, user_id=user.id if user else None
-        )
-        raise
 
 
 async def _check_and_finish(
@@ -169,25 +164,18 @@ async def change_password(
     unit: Unit,
     *,
     viewer: Viewer,
-    current_password: str,
+    proof: reauth.Proof,
     new_password: str,
-    client_address: str,
-    code: str | None = None,
     revoke_api_tokens: bool = False,
 ) -> User:
-    """Replace the viewer's password after checking the current one (and ``code`` when
-    given), through the recent-authentication rule: a wrong one counts toward the account's
-    rate limit like a failed login. Every other session ends; the one making the request
-    stays signed in. API tokens stay unless ``revoke_api_tokens``: a routine change is no
-    sign of theft (a reset or an administrator's action is, and ends them all)."""
+    """Replace the viewer's password after checking ``proof`` (the current password,
+    and a code when given), through the recent-authentication rule: a wrong one counts
+    toward the account's rate limit like a failed login. Every other session ends; the one
+    making the request stays signed in. API tokens stay unless ``revoke_api_tokens``: a
+    routine change is no sign of theft (a reset or an administrator's action is, and ends
+    them all)."""
     user = viewer.user
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     await set_password(unit, user=user, password=new_password, field="new_password")
     await credentials.end_all(
         unit,

@@ -81,9 +81,7 @@ async def setup_mfa(
     unit: Unit,
     *,
     viewer: Viewer,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> MfaSetup:
     """Start (or restart) enrolment: a new pending secret; nothing is enabled yet. Needs
     recent authentication (see ``reauth``): whoever enrols an authenticator can lock the
@@ -91,13 +89,7 @@ async def setup_mfa(
     user = viewer.user
     if user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_ALREADY_ENABLED, "MFA is already enabled.")
-    await reauth.require_recent_auth(
-        unit,
-        viewer=viewer,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
     secret = pyotp.random_base32()
     if not await mfa_rows.set_pending_secret(
         unit.session, user.id, unit.services.cipher.encrypt(secret)
@@ -130,7 +122,9 @@ async def enable_mfa(
     if pending is None or secret is None:
         raise DomainError.of(ErrorCode.INVALID, "Call setupMfa first to get a secret.")
     await reauth.require_recent_auth(
-        unit, viewer=viewer, current_password=current_password, client_address=client_address
+        unit,
+        viewer=viewer,
+        proof=reauth.Proof(current_password=current_password, client_address=client_address),
     )
     normalized = mfa_codes.normalize_code(code) if len(code) <= mfa_codes.MAX_CODE_INPUT else ""
     steps = (
@@ -165,7 +159,8 @@ async def _require_code(unit: Unit, viewer: Viewer, code: str, client_address: s
     so a stolen session cannot brute-force codes."""
     if not viewer.user.mfa_enabled:
         raise DomainError.of(ErrorCode.MFA_NOT_ENABLED, "MFA is not enabled.")
-    await reauth.require_recent_auth(unit, viewer=viewer, code=code, client_address=client_address)
+    proof = reauth.Proof(code=code, client_address=client_address)
+    await reauth.require_recent_auth(unit, viewer=viewer, proof=proof)
 
 
 async def _turn_off(unit: Unit, user: User) -> None:
@@ -278,10 +273,9 @@ async def complete_login(
     counts toward the account's and the address's login rate limits (and survives the
     rollback of this request); a good one resets the account's count, like a good password
     without MFA does. A failed code leaves the challenge usable until it expires."""
-    user_id: int | None = None
-    try:
+    async with events.SignInFailures(unit, SignInMethod.MFA) as attempt:
         challenge, user = await challenged_user(unit, mfa_token=mfa_token)
-        user_id = user.id
+        attempt.user_id = user.id
         return await _finish_with_code(
             unit,
             challenge=challenge,
@@ -290,9 +284,6 @@ async def complete_login(
             client_address=client_address,
             user_agent=user_agent,
         )
-    except DomainError as exc:
-        await events.record_failure(unit, error=exc, method=SignInMethod.MFA, user_id=user_id)
-        raise
 
 
 async def _finish_with_code(

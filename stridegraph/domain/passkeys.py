@@ -253,22 +253,14 @@ async def _registering_user(
     *,
     viewer: Viewer | None,
     token: str | None,
-    current_password: str | None,
-    code: str | None,
-    client_address: str,
+    proof: reauth.Proof,
 ) -> User:
     """Whose passkey this is: the link's account, or the viewer's after the recent-
     authentication rule (whoever adds a passkey can sign in as the owner from then on)."""
     if token is not None:
         return await _link_user(unit, token=token, use=False)
     me = require(viewer, scope=PROFILE_WRITE)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=me,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=me, proof=proof)
     return me.user
 
 
@@ -277,9 +269,7 @@ async def start_registration(
     *,
     viewer: Viewer | None,
     token: str | None = None,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> Ceremony:
     """Creation options for a new passkey of the viewer, or (``token``) of the account a
     set-password link was mailed for."""
@@ -292,9 +282,7 @@ async def start_registration(
         unit,
         viewer=viewer,
         token=token,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
+        proof=proof,
     )
     existing = await rows.list_for_user(unit.session, user.id)
     if len(existing) >= MAX_PASSKEYS:
@@ -501,7 +489,7 @@ async def finish_login(
     challenge = _challenge_of(parsed.response.client_data_json)
     passkey = await rows.get_by_credential_id(unit.session, parsed.raw_id)
     user = await user_rows.get_by_id(unit.session, passkey.user_id) if passkey else None
-    try:
+    async with events.SignInFailures(unit, SignInMethod.PASSKEY, user.id if user else None):
         return await _sign_in(
             unit,
             parsed=parsed,
@@ -511,11 +499,6 @@ async def finish_login(
             client_address=client_address,
             user_agent=user_agent,
         )
-    except DomainError as exc:
-        await events.record_failure(
-            unit, error=exc, method=SignInMethod.PASSKEY, user_id=user.id if user else None
-        )
-        raise
 
 
 async def _sign_in(
@@ -668,21 +651,13 @@ async def delete_passkey(
     *,
     viewer: Viewer | None,
     passkey_id: int | None,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof = reauth.NO_PROOF,
 ) -> Passkey:
     """Remove one of the viewer's passkeys, under the recent-authentication rule, unless it
     is their last way to sign in (LAST_SIGN_IN_METHOD)."""
     me = require(viewer, scope=PROFILE_WRITE)
     row = await _own_passkey(unit, me, passkey_id)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=me,
-        current_password=current_password,
-        code=code,
-        client_address=client_address,
-    )
+    await reauth.require_recent_auth(unit, viewer=me, proof=proof)
     await sign_in_methods.require_another(unit.session, user_id=me.user_id, field="id")
     await rows.delete_one(unit.session, row)
     await events.record(

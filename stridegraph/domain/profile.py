@@ -77,24 +77,15 @@ async def delete_me(
     unit: Unit,
     *,
     viewer: Viewer | None,
-    password: str,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: reauth.Proof,
 ) -> int:
-    """Delete the viewer's account and everything it owns, after checking the password (and
-    ``code`` when given) through the recent-authentication rule (a wrong one counts toward
-    the login rate limit).
+    """Delete the viewer's account and everything it owns, after checking ``proof`` (the
+    password, and a code when given) through the recent-authentication rule (a wrong one
+    counts toward the login rate limit).
 
     The last active admin cannot leave (LAST_ADMIN); the photo file goes after commit."""
     me = require(viewer, scope=PROFILE_WRITE)
-    await reauth.require_recent_auth(
-        unit,
-        viewer=me,
-        current_password=password,
-        code=code,
-        client_address=client_address,
-        proof_field="password",
-    )
+    await reauth.require_recent_auth(unit, viewer=me, proof=proof, proof_field="password")
     if me.user.access_type is AccessType.ADMIN:
         await user_rows.lock_admin_changes(unit.session)
         user = await user_rows.reload(unit.session, me.user_id)

@@ -20,6 +20,7 @@ either.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from stridegraph.db.models import User
 from stridegraph.db.secrets import password_hash_of
@@ -31,6 +32,21 @@ from stridegraph.domain.viewer import Viewer
 
 PASSWORD_FIELD = "current_password"
 CODE_FIELD = "code"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a request offers as proof of recent authentication, in one value: every
+    sensitive operation takes the same three things (the current password, an MFA code, and
+    the client address the rate limiter counts a wrong one against), so they travel together
+    from the resolver to :func:`require_recent_auth` instead of as three keywords each way."""
+
+    current_password: str | None = None
+    code: str | None = None
+    client_address: str = "unknown"
+
+
+NO_PROOF = Proof()
 
 
 def signed_in_recently(unit: Unit, viewer: Viewer) -> bool:
@@ -56,9 +72,7 @@ async def require_recent_auth(
     unit: Unit,
     *,
     viewer: Viewer,
-    current_password: str | None = None,
-    code: str | None = None,
-    client_address: str = "unknown",
+    proof: Proof = NO_PROOF,
     proof_field: str = PASSWORD_FIELD,
 ) -> None:
     """Pass when the given proof is right, or when none is given and the session signed in
@@ -66,6 +80,7 @@ async def require_recent_auth(
     MFA_NOT_ENABLED (on ``code``), or REAUTHENTICATION_REQUIRED. Call it before the request
     writes anything of its own (the rate limiter writes in a side transaction)."""
     user = viewer.user
+    current_password, code = proof.current_password, proof.code
     if current_password is None and code is None:
         if signed_in_recently(unit, viewer):
             return
@@ -77,7 +92,7 @@ async def require_recent_auth(
             CODE_FIELD,
         )
     attempt = await ratelimit.begin_attempt(
-        unit, account_key=ratelimit.user_key(user), client_address=client_address
+        unit, account_key=ratelimit.user_key(user), client_address=proof.client_address
     )
     if current_password is not None:
         stored = await password_hash_of(unit.session, user.id)  # deferred on User

@@ -37,7 +37,8 @@ from ua_parser import parse as parse_user_agent
 
 from stridegraph.db import security_events as event_rows
 from stridegraph.db.models import SecurityEvent
-from stridegraph.domain.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from stridegraph.domain.access import require
+from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.keys import MAX_ROW_ID
 from stridegraph.domain.ratelimit import side_transaction
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
@@ -238,6 +239,29 @@ async def record_failure(
         log.warning("failed sign-in not recorded", exc_info=True)
 
 
+@dataclass
+class SignInFailures:
+    """``async with SignInFailures(unit, method, user_id):`` around a sign-in step: a
+    DomainError leaving the block is recorded by :func:`record_failure` and goes on. Every
+    way of signing in (password, MFA code, provider, passkey) wraps its step in one, so a
+    refusal is recorded the same way whichever it was. ``user_id`` is the account the
+    attempt named; a step that learns it only on the way sets it on the value ``as`` gives.
+    """
+
+    unit: Unit
+    method: SignInMethod
+    user_id: int | None = None
+
+    async def __aenter__(self) -> SignInFailures:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> None:
+        if isinstance(error, DomainError):
+            await record_failure(self.unit, error=error, method=self.method, user_id=self.user_id)
+
+
 async def _lockout_recorded(unit: Unit, session: AsyncSession, user_id: int | None) -> bool:
     """One LOCKOUT per account (or, for no account, per address) per rate-limit window:
     hammering a locked account is refused without a row of its own, so it must not grow the
@@ -374,11 +398,8 @@ async def my_security_events(
     after: str | None = None,
 ) -> Page:
     """The viewer's own history (events whose subject is the viewer), newest first."""
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    if not viewer.has(PROFILE_READ):
-        raise Forbidden(f"This needs the {PROFILE_READ} scope.")
-    return await _page(unit, _spec(filter, subject_id=viewer.user_id), first=first, after=after)
+    me = require(viewer, scope=PROFILE_READ)
+    return await _page(unit, _spec(filter, subject_id=me.user_id), first=first, after=after)
 
 
 async def audit_events(
@@ -390,10 +411,5 @@ async def audit_events(
     after: str | None = None,
 ) -> Page:
     """Every event, newest first, for administrators with ``users:read``."""
-    if viewer is None:
-        raise Unauthenticated("You must be signed in.")
-    if not viewer.is_admin:
-        raise Forbidden("This needs an administrator.")
-    if not viewer.has(USERS_READ):
-        raise Forbidden(f"This needs the {USERS_READ} scope.")
+    require(viewer, scope=USERS_READ, admin=True)
     return await _page(unit, _spec(filter), first=first, after=after)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.types import Info
+
+from stridegraph.domain.reauth import Proof
 
 UserId = Annotated[strawberry.ID, strawberry.argument(description="The user's id (User.id).")]
 SessionId = Annotated[
@@ -35,6 +38,15 @@ OptionalCurrentPassword = Annotated[
         "within the last few minutes."
     ),
 ]
+
+
+def proof(info: Info, current_password: str | None = None, code: str | None = None) -> Proof:
+    """The proof of recent authentication a sensitive mutation hands the domain: its
+    password and code arguments with the request's client address (which a wrong one is
+    counted against), built here once for every such resolver."""
+    return Proof(current_password, code, info.context.client_address)
+
+
 MailedToken = Annotated[
     str, strawberry.argument(description="The token from the link in the mail we sent.")
 ]

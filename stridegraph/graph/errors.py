@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
+from inspect import signature
 from typing import Any, TypeVar
 
 import strawberry
@@ -126,6 +128,21 @@ def _decoded(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v.decode() if isinstance(v, GlobalId) else v for k, v in kwargs.items()}
 
 
+@cache
+def _takes_viewer(fn: Callable[..., Any]) -> bool:
+    return "viewer" in signature(fn).parameters
+
+
+def _arguments(info: Info, fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The domain function's keywords: the resolver's, with global ids decoded, and the
+    request's viewer when ``fn`` takes one (the domain decides who may act, so every
+    resolver would hand it over the same way; one that passes ``viewer`` itself wins)."""
+    arguments = _decoded(kwargs)
+    if "viewer" not in arguments and _takes_viewer(fn):
+        arguments["viewer"] = info.context.viewer
+    return arguments
+
+
 def bad_user_input(message: str, field: str | None = None, reason: str = "INVALID") -> GraphQLError:
     """A top-level error about an argument (or the request itself): BAD_USER_INPUT, with the
     argument's name in ``extensions.field`` when there is one."""
@@ -167,6 +184,7 @@ async def run_mutation(
 ) -> Any:
     """Run one domain function as the request's transaction and map the outcome.
 
+    ``fn`` gets the request's viewer when it takes one (see :func:`_arguments`).
     Domain errors (and a malformed :class:`GlobalId` argument, before anything runs) roll
     back and become ``errors`` in the payload: ``on_error`` is the payload class (or a
     function of the errors); Unauthenticated/Forbidden become top-level errors; anything else
@@ -174,7 +192,7 @@ async def run_mutation(
     """
     unit = info.context.unit
     try:
-        result = await unit.transaction(fn, **_decoded(kwargs))
+        result = await unit.transaction(fn, **_arguments(info, fn, kwargs))
     except DomainError as exc:
         errors = to_user_errors(exc.problems)
         mapper: Any = on_error
@@ -198,9 +216,10 @@ def query_error(exc: DomainError) -> GraphQLError:
 async def run_query(info: Info, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
     """Run one read-only domain function under the request lock, mapping auth errors; its
     input problems (a malformed :class:`GlobalId`, a page size, a cursor) become one
-    top-level BAD_USER_INPUT error naming the argument."""
+    top-level BAD_USER_INPUT error naming the argument. Like :func:`run_mutation`, ``fn``
+    gets the request's viewer when it takes one."""
     with _query_errors():
-        return await info.context.unit.run(fn, **_decoded(kwargs))
+        return await info.context.unit.run(fn, **_arguments(info, fn, kwargs))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -29,9 +29,11 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     UserId,
+    proof,
 )
-from stridegraph.graph.errors import GlobalId, run_mutation
+from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.inputs import PROFILE_EXTRAS, given
 from stridegraph.graph.users.types import UserMe
 
@@ -123,13 +125,12 @@ class AccountMutations:
     async def send_password_reset_email(
         self, info: Info, id: UserId
     ) -> SendPasswordResetEmailPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             password_reset.send_password_reset_email,
             lambda _: SendPasswordResetEmailPayload(),
             SendPasswordResetEmailPayload,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -150,11 +151,8 @@ class AccountMutations:
             email_change.request_email_change,
             lambda _: RequestEmailChangePayload(),
             RequestEmailChangePayload,
-            viewer=info.context.viewer,
             new_email=new_email,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -171,6 +169,5 @@ class AccountMutations:
             email_change.confirm_email_change,
             lambda user: ConfirmEmailChangePayload(user=UserMe.of(user, info.context)),
             ConfirmEmailChangePayload,
-            viewer=info.context.viewer,
             token=token,
         )

@@ -26,6 +26,7 @@ from stridegraph.graph.arguments import (
     SessionId,
     UserId,
     Username,
+    proof,
 )
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import (
@@ -42,6 +43,7 @@ from stridegraph.graph.auth.types import (
 )
 from stridegraph.graph.errors import GlobalId, run_mutation
 from stridegraph.graph.permissions import HasScope, requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.types import UserMe
 
 
@@ -114,7 +116,6 @@ class AuthMutations:
                 sessions_domain.logout,
                 lambda _: LogoutPayload(),
                 LogoutPayload,
-                viewer=viewer,
             )
         cookies.clear(info)
         return payload
@@ -130,7 +131,6 @@ class AuthMutations:
             sessions_domain.revoke_session,
             lambda row: RevokeSessionPayload(session=Session.from_row(row, viewer.session_id)),
             RevokeSessionPayload,
-            viewer=viewer,
             session_id=GlobalId(id, "Session"),
         )
 
@@ -139,15 +139,14 @@ class AuthMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def revoke_user_sessions(self, info: Info, id: UserId) -> RevokeUserSessionsPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             admin_domain.revoke_user_sessions,
             lambda ended: RevokeUserSessionsPayload(
                 revoked_count=ended.sessions, revoked_api_token_count=ended.api_tokens
             ),
             RevokeUserSessionsPayload,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
         )
 
     @strawberry.mutation(
@@ -183,14 +182,11 @@ class AuthMutations:
                 token=issued.token, api_token=ApiToken.from_row(issued.row)
             ),
             CreateApiTokenPayload,
-            viewer=info.context.viewer,
             name=name,
             scopes=scopes,
             expires_at=expires_at,
             never_expires=never_expires,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -203,7 +199,6 @@ class AuthMutations:
             api_tokens_domain.revoke_api_token,
             lambda row: RevokeApiTokenPayload(api_token=ApiToken.from_row(row)),
             RevokeApiTokenPayload,
-            viewer=info.context.viewer,
             token_id=GlobalId(id, "ApiToken"),
         )
 
@@ -223,16 +218,12 @@ class AuthMutations:
             bool, strawberry.argument(description="True: your API tokens end too.")
         ] = False,
     ) -> ChangePasswordPayload:
-        ctx = info.context
         return await run_mutation(
             info,
             login_domain.change_password,
             lambda user: ChangePasswordPayload(user=UserMe.of(user, info.context)),
             ChangePasswordPayload,
-            viewer=ctx.viewer,
-            current_password=current_password,
+            proof=proof(info, current_password, code),
             new_password=new_password,
-            code=code,
             revoke_api_tokens=revoke_api_tokens,
-            client_address=ctx.client_address,
         )

@@ -21,7 +21,7 @@ class AuthQueries:
     )
     async def my_sessions(self, info: Info) -> list[Session]:
         viewer = info.context.viewer
-        rows = await run_query(info, sessions_domain.list_sessions, viewer=viewer)
+        rows = await run_query(info, sessions_domain.list_sessions)
         return [Session.from_row(row, viewer.session_id) for row in rows]
 
     @strawberry.field(
@@ -29,5 +29,5 @@ class AuthQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_api_tokens(self, info: Info) -> list[ApiToken]:
-        rows = await run_query(info, api_tokens_domain.list_api_tokens, viewer=info.context.viewer)
+        rows = await run_query(info, api_tokens_domain.list_api_tokens)
         return [ApiToken.from_row(row) for row in rows]

@@ -38,7 +38,6 @@ class HistoryMutations:
                 data_export=DataExport.from_row(row, services.settings.public_url, services.now())
             ),
             RequestDataExportPayload,
-            viewer=info.context.viewer,
         )
 
     @strawberry.mutation(
@@ -65,6 +64,5 @@ class HistoryMutations:
                 )
             ),
             UpdateSecurityNotificationsPayload,
-            viewer=info.context.viewer,
             off=turned_off,
         )

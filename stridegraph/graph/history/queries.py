@@ -59,7 +59,6 @@ class HistoryQueries:
         page = await run_query(
             info,
             events_domain.my_security_events,
-            viewer=info.context.viewer,
             filter=filter.to_domain() if filter else None,
             first=first,
             after=after,
@@ -84,7 +83,6 @@ class HistoryQueries:
         page = await run_query(
             info,
             events_domain.audit_events,
-            viewer=info.context.viewer,
             filter=_audit_filter(filter),
             first=first,
             after=after,
@@ -96,7 +94,7 @@ class HistoryQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_data_exports(self, info: Info) -> list[DataExport]:
-        rows = await run_query(info, export_domain.list_exports, viewer=info.context.viewer)
+        rows = await run_query(info, export_domain.list_exports)
         services = info.context.services
         now = services.now()
         return [DataExport.from_row(row, services.settings.public_url, now) for row in rows]
@@ -106,5 +104,5 @@ class HistoryQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_security_notifications(self, info: Info) -> SecurityNotificationSettings:
-        off = await run_query(info, security_alerts.opted_out, viewer=info.context.viewer)
+        off = await run_query(info, security_alerts.opted_out)
         return SecurityNotificationSettings(turned_off=off, optional=list(security_alerts.OPTIONAL))

@@ -41,19 +41,7 @@ class CreateIdentityProviderInput:
     )
 
     def to_domain(self) -> ProviderInput:
-        return ProviderInput(
-            slug=self.slug,
-            name=self.name,
-            issuer=self.issuer,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            scopes=self.scopes,
-            icon_url=self.icon_url,
-            allow_signup=self.allow_signup,
-            allowed_domains=self.allowed_domains,
-            admin_claim=self.admin_claim,
-            enabled=self.enabled,
-        )
+        return ProviderInput.of(self)
 
 
 @strawberry.input(description="Changes to an identity provider; what is left out stays.")
@@ -85,15 +73,4 @@ class UpdateIdentityProviderInput:
     )
 
     def to_domain(self) -> ProviderInput:
-        return ProviderInput(
-            name=self.name,
-            issuer=self.issuer,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            scopes=self.scopes,
-            icon_url=self.icon_url,
-            allow_signup=self.allow_signup,
-            allowed_domains=self.allowed_domains,
-            admin_claim=self.admin_claim,
-            enabled=self.enabled,
-        )
+        return ProviderInput.of(self)

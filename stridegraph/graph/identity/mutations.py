@@ -10,6 +10,7 @@ from strawberry.types import Info
 from stridegraph.db import models
 from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
+from stridegraph.domain.identity import LinkedIdentity
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph.arguments import (
     CHANGES,
@@ -23,6 +24,7 @@ from stridegraph.graph.arguments import (
     ProviderState,
     RedirectUri,
     RefreshTokenInCookie,
+    proof,
 )
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload, global_id
@@ -46,6 +48,10 @@ def _provider_payload(row: models.IdentityProvider) -> IdentityProviderPayload:
     return IdentityProviderPayload(identity_provider=IdentityProvider.from_row(row))
 
 
+def _identity_payload(found: LinkedIdentity) -> IdentityPayload:
+    return IdentityPayload(identity=Identity.from_linked(found))
+
+
 def _errors(errors: list[UserError]) -> IdentityProviderPayload:
     return IdentityProviderPayload(errors=errors)
 
@@ -64,7 +70,6 @@ class IdentityMutations:
             providers_domain.create_identity_provider,
             _provider_payload,
             _errors,
-            viewer=info.context.viewer,
             given=input.to_domain(),
         )
 
@@ -84,8 +89,7 @@ class IdentityMutations:
             providers_domain.update_identity_provider,
             _provider_payload,
             _errors,
-            viewer=info.context.viewer,
-            provider_id=GlobalId(id, "IdentityProvider", "id"),
+            provider_id=GlobalId(id, "IdentityProvider"),
             given=input.to_domain(),
         )
 
@@ -105,8 +109,7 @@ class IdentityMutations:
                 deleted_identity_provider_id=global_id("IdentityProvider", row.id)
             ),
             DeleteIdentityProviderPayload,
-            viewer=info.context.viewer,
-            provider_id=GlobalId(id, "IdentityProvider", "id"),
+            provider_id=GlobalId(id, "IdentityProvider"),
         )
 
     @strawberry.mutation(
@@ -168,12 +171,9 @@ class IdentityMutations:
             identity_domain.start_link_identity,
             lambda url: ExternalLoginStartPayload(authorization_url=url),
             ExternalLoginStartPayload,
-            viewer=info.context.viewer,
             provider_id=GlobalId(provider, "IdentityProvider", "provider"),
             redirect_uri=redirect_uri,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -186,9 +186,8 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.finish_link_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
-            viewer=info.context.viewer,
             code=code,
             state=state,
             client_address=info.context.client_address,
@@ -203,10 +202,9 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.unlink_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
-            viewer=info.context.viewer,
-            identity_id=GlobalId(id, "Identity", "id"),
+            identity_id=GlobalId(id, "Identity"),
         )
 
     @strawberry.mutation(
@@ -218,8 +216,7 @@ class IdentityMutations:
         return await run_mutation(
             info,
             identity_domain.remove_user_identity,
-            lambda found: IdentityPayload(identity=Identity.from_linked(found)),
+            _identity_payload,
             IdentityPayload,
-            viewer=info.context.viewer,
-            identity_id=GlobalId(id, "Identity", "id"),
+            identity_id=GlobalId(id, "Identity"),
         )

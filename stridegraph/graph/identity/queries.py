@@ -9,9 +9,10 @@ from stridegraph.domain import identity as identity_domain
 from stridegraph.domain import identity_providers as providers_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import UserId
-from stridegraph.graph.errors import GlobalId, run_query
+from stridegraph.graph.errors import run_query
 from stridegraph.graph.identity.types import Identity, IdentityProvider, SignInProvider
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import of_user
 
 
 @strawberry.type
@@ -29,9 +30,7 @@ class IdentityQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def identity_providers(self, info: Info) -> list[IdentityProvider]:
-        rows = await run_query(
-            info, providers_domain.identity_providers, viewer=info.context.viewer
-        )
+        rows = await run_query(info, providers_domain.identity_providers)
         return [IdentityProvider.from_row(row) for row in rows]
 
     @strawberry.field(
@@ -39,7 +38,7 @@ class IdentityQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_identities(self, info: Info) -> list[Identity]:
-        found = await run_query(info, identity_domain.my_identities, viewer=info.context.viewer)
+        found = await run_query(info, identity_domain.my_identities)
         return [Identity.from_linked(f) for f in found]
 
     @strawberry.field(
@@ -47,10 +46,4 @@ class IdentityQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_identities(self, info: Info, id: UserId) -> list[Identity]:
-        found = await run_query(
-            info,
-            identity_domain.user_identities,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User", "id"),
-        )
-        return [Identity.from_linked(f) for f in found]
+        return await of_user(info, id, identity_domain.user_identities, Identity.from_linked)

@@ -9,10 +9,10 @@ from strawberry.types import Info
 
 from stridegraph.domain import mfa
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
-from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId
+from stridegraph.graph.arguments import Code, OptionalCode, OptionalCurrentPassword, UserId, proof
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload
-from stridegraph.graph.errors import GlobalId, run_mutation
+from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.mfa.types import (
     DisableMfaPayload,
     EnableMfaPayload,
@@ -21,6 +21,7 @@ from stridegraph.graph.mfa.types import (
     SetupMfaPayload,
 )
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -58,10 +59,7 @@ class MfaMutations:
                 secret=r.secret, otpauth_uri=r.otpauth_uri, qr_code_svg=r.qr_code_svg
             ),
             SetupMfaPayload,
-            viewer=info.context.viewer,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -85,7 +83,6 @@ class MfaMutations:
                 backup_codes=r.backup_codes, user=UserMe.of(r.user, info.context)
             ),
             EnableMfaPayload,
-            viewer=info.context.viewer,
             code=code,
             current_password=current_password,
             client_address=info.context.client_address,
@@ -101,7 +98,6 @@ class MfaMutations:
             mfa.disable_mfa,
             lambda user: DisableMfaPayload(user=UserMe.of(user, info.context)),
             DisableMfaPayload,
-            viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
         )
@@ -117,7 +113,6 @@ class MfaMutations:
             mfa.regenerate_backup_codes,
             lambda codes: RegenerateBackupCodesPayload(backup_codes=codes),
             RegenerateBackupCodesPayload,
-            viewer=info.context.viewer,
             code=code,
             client_address=info.context.client_address,
         )
@@ -127,11 +122,10 @@ class MfaMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def reset_user_mfa(self, info: Info, id: UserId) -> ResetUserMfaPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             mfa.reset_user_mfa,
             lambda user: ResetUserMfaPayload(user=User.of(user, info.context)),
             ResetUserMfaPayload,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
         )

@@ -16,6 +16,7 @@ from stridegraph.graph.arguments import (
     PasskeyId,
     RefreshTokenInCookie,
     UserId,
+    proof,
 )
 from stridegraph.graph.auth.sign_in import sign_in
 from stridegraph.graph.auth.types import LoginPayload
@@ -30,6 +31,7 @@ from stridegraph.graph.passkeys.types import (
     StartPasskeyRegistrationPayload,
 )
 from stridegraph.graph.permissions import HasScope, requires
+from stridegraph.graph.user_admin import on_user, revoked
 
 CREDENTIAL_HELP = (
     "The PublicKeyCredential the browser gave, as JSON (its toJSON(): id, rawId, type, "
@@ -64,11 +66,8 @@ class PasskeyMutations:
             passkeys_domain.start_registration,
             lambda ceremony: StartPasskeyRegistrationPayload(options=JSON(ceremony.options)),
             StartPasskeyRegistrationPayload,
-            viewer=info.context.viewer,
             token=token,
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -93,7 +92,6 @@ class PasskeyMutations:
             passkeys_domain.finish_registration,
             lambda row: FinishPasskeyRegistrationPayload(passkey=Passkey.from_row(row)),
             FinishPasskeyRegistrationPayload,
-            viewer=info.context.viewer,
             credential=credential,
             name=name,
             token=token,
@@ -154,7 +152,6 @@ class PasskeyMutations:
             passkeys_domain.rename_passkey,
             lambda row: RenamePasskeyPayload(passkey=Passkey.from_row(row)),
             RenamePasskeyPayload,
-            viewer=info.context.viewer,
             passkey_id=GlobalId(id, "Passkey"),
             name=name,
         )
@@ -177,11 +174,8 @@ class PasskeyMutations:
             passkeys_domain.delete_passkey,
             lambda row: DeletePasskeyPayload(passkey=Passkey.from_row(row)),
             DeletePasskeyPayload,
-            viewer=info.context.viewer,
             passkey_id=GlobalId(id, "Passkey"),
-            current_password=current_password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, current_password, code),
         )
 
     @strawberry.mutation(
@@ -190,11 +184,10 @@ class PasskeyMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def revoke_user_passkeys(self, info: Info, id: UserId) -> RevokeUserPasskeysPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             passkeys_domain.revoke_user_passkeys,
-            lambda count: RevokeUserPasskeysPayload(revoked_count=count),
+            revoked(RevokeUserPasskeysPayload),
             RevokeUserPasskeysPayload,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
         )

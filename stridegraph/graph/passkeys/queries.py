@@ -8,9 +8,10 @@ from strawberry.types import Info
 from stridegraph.domain import passkeys as passkeys_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import UserId
-from stridegraph.graph.errors import GlobalId, run_query
+from stridegraph.graph.errors import run_query
 from stridegraph.graph.passkeys.types import Passkey
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import of_user
 
 
 @strawberry.type
@@ -20,7 +21,7 @@ class PasskeyQueries:
         extensions=[requires(scope=PROFILE_READ)],
     )
     async def my_passkeys(self, info: Info) -> list[Passkey]:
-        rows = await run_query(info, passkeys_domain.list_passkeys, viewer=info.context.viewer)
+        rows = await run_query(info, passkeys_domain.list_passkeys)
         return [Passkey.from_row(row) for row in rows]
 
     @strawberry.field(
@@ -28,10 +29,4 @@ class PasskeyQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_passkeys(self, info: Info, id: UserId) -> list[Passkey]:
-        rows = await run_query(
-            info,
-            passkeys_domain.user_passkeys,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
-        )
-        return [Passkey.from_row(row) for row in rows]
+        return await of_user(info, id, passkeys_domain.user_passkeys, Passkey.from_row)

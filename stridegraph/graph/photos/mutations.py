@@ -12,13 +12,14 @@ from strawberry.types import Info
 from stridegraph.domain import photos
 from stridegraph.domain.scopes import PROFILE_WRITE, USERS_WRITE
 from stridegraph.graph.arguments import UserId
-from stridegraph.graph.errors import GlobalId, run_mutation
+from stridegraph.graph.errors import run_mutation
 from stridegraph.graph.permissions import requires
 from stridegraph.graph.photos.types import (
     DeleteMyPhotoPayload,
     DeleteUserPhotoPayload,
     UploadMyPhotoPayload,
 )
+from stridegraph.graph.user_admin import on_user
 from stridegraph.graph.users.types import User, UserMe
 
 
@@ -47,7 +48,6 @@ class PhotoMutations:
             photos.upload_my_photo,
             lambda row: UploadMyPhotoPayload(user=UserMe.of(row, info.context)),
             UploadMyPhotoPayload,
-            viewer=info.context.viewer,
             file=_upload(file),
         )
 
@@ -61,7 +61,6 @@ class PhotoMutations:
             photos.delete_my_photo,
             lambda row: DeleteMyPhotoPayload(user=UserMe.of(row, info.context)),
             DeleteMyPhotoPayload,
-            viewer=info.context.viewer,
         )
 
     @strawberry.mutation(
@@ -69,11 +68,10 @@ class PhotoMutations:
         extensions=[requires(scope=USERS_WRITE, admin=True)],
     )
     async def delete_user_photo(self, info: Info, id: UserId) -> DeleteUserPhotoPayload:
-        return await run_mutation(
+        return await on_user(
             info,
+            id,
             photos.delete_user_photo,
             lambda row: DeleteUserPhotoPayload(user=User.of(row, info.context)),
             DeleteUserPhotoPayload,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
         )

@@ -69,6 +69,5 @@ class SettingsMutations:
             settings_domain.update_server_settings,
             done,
             UpdateServerSettingsPayload,
-            viewer=info.context.viewer,
             changes=changes,
         )

@@ -4,8 +4,8 @@ a payload error and nothing changes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -24,9 +24,11 @@ from stridegraph.graph.arguments import (
     NewPassword,
     OptionalCode,
     UserId,
+    proof,
 )
-from stridegraph.graph.errors import GlobalId, Payload, outcome, run_mutation
+from stridegraph.graph.errors import Payload, outcome, run_mutation
 from stridegraph.graph.permissions import requires
+from stridegraph.graph.user_admin import on_user, revoked
 from stridegraph.graph.users.inputs import (
     PROFILE_EXTRAS,
     CreateUserInput,
@@ -114,26 +116,6 @@ def _deleted(cls: type[D]) -> Callable[[int], D]:
     return lambda user_id: cls(deleted_user_id=strawberry.ID(relay.to_base64("User", user_id)))
 
 
-async def _on_user(
-    info: Info,
-    id: strawberry.ID,
-    fn: Callable[..., Awaitable[Any]],
-    cls: type[Any],
-    on_success: Callable[[Any], Any],
-    **kwargs: Any,
-) -> Any:
-    """An admin mutation on one user by global id (a malformed one: ``decode_id``)."""
-    return await run_mutation(
-        info,
-        fn,
-        on_success,
-        cls,
-        viewer=info.context.viewer,
-        user_id=GlobalId(id, "User"),
-        **kwargs,
-    )
-
-
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Change your own profile.", extensions=PROFILE)
@@ -149,7 +131,6 @@ class UserMutations:
             profile_domain.update_me,
             done,
             UpdateMePayload,
-            viewer=info.context.viewer,
             changes=given(input),
         )
 
@@ -165,7 +146,6 @@ class UserMutations:
             profile_domain.update_privacy_settings,
             done,
             UpdatePrivacySettingsPayload,
-            viewer=info.context.viewer,
             changes=given(input),
         )
 
@@ -185,10 +165,7 @@ class UserMutations:
             profile_domain.delete_me,
             _deleted(DeleteMePayload),
             DeleteMePayload,
-            viewer=info.context.viewer,
-            password=password,
-            code=code,
-            client_address=info.context.client_address,
+            proof=proof(info, password, code),
         )
 
     @strawberry.mutation(
@@ -204,7 +181,6 @@ class UserMutations:
             admin_domain.create_user,
             _user_payload(info, CreateUserPayload),
             CreateUserPayload,
-            viewer=info.context.viewer,
             username=input.username,
             email=input.email,
             name=input.name,
@@ -221,12 +197,12 @@ class UserMutations:
     async def update_user(
         self, info: Info, id: UserId, input: Annotated[UpdateUserInput, CHANGES]
     ) -> UpdateUserPayload:
-        return await _on_user(
+        return await on_user(
             info,
             id,
             admin_domain.update_user,
-            UpdateUserPayload,
             _user_payload(info, UpdateUserPayload),
+            UpdateUserPayload,
             changes=given(input),
         )
 
@@ -237,35 +213,35 @@ class UserMutations:
     async def set_user_password(
         self, info: Info, id: UserId, password: NewPassword
     ) -> SetUserPasswordPayload:
-        return await _on_user(
+        return await on_user(
             info,
             id,
             admin_domain.set_user_password,
-            SetUserPasswordPayload,
             _user_payload(info, SetUserPasswordPayload),
+            SetUserPasswordPayload,
             password=password,
         )
 
     @strawberry.mutation(description="Approve an account waiting for an admin.", extensions=ADMIN)
     async def approve_user(self, info: Info, id: UserId) -> ApproveUserPayload:
-        return await _on_user(
+        return await on_user(
             info,
             id,
             admin_domain.approve_user,
-            ApproveUserPayload,
             _user_payload(info, ApproveUserPayload),
+            ApproveUserPayload,
         )
 
     @strawberry.mutation(
         description="Delete an account and everything it owns (admins).", extensions=ADMIN
     )
     async def delete_user(self, info: Info, id: UserId) -> DeleteUserPayload:
-        return await _on_user(
+        return await on_user(
             info,
             id,
             admin_domain.delete_user,
-            DeleteUserPayload,
             _deleted(DeleteUserPayload),
+            DeleteUserPayload,
         )
 
     @strawberry.mutation(
@@ -273,10 +249,10 @@ class UserMutations:
         extensions=ADMIN,
     )
     async def revoke_user_api_tokens(self, info: Info, id: UserId) -> RevokeUserApiTokensPayload:
-        return await _on_user(
+        return await on_user(
             info,
             id,
             admin_domain.revoke_user_api_tokens,
+            revoked(RevokeUserApiTokensPayload),
             RevokeUserApiTokensPayload,
-            lambda count: RevokeUserApiTokensPayload(revoked_count=count),
         )

@@ -21,10 +21,11 @@ from stridegraph.domain import users as users_domain
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
 from stridegraph.graph.arguments import After, Before, Email, First, Last, NodeId, UserId, Username
 from stridegraph.graph.auth.types import ApiToken
-from stridegraph.graph.errors import GlobalId, bad_user_input, check_query, run_query
+from stridegraph.graph.errors import bad_user_input, check_query, run_query
 from stridegraph.graph.ids import decode_global_id
 from stridegraph.graph.permissions import requires, scope_or_anonymous
 from stridegraph.graph.selection import selects
+from stridegraph.graph.user_admin import of_user
 from stridegraph.graph.users.inputs import UserFilter, UserOrder
 from stridegraph.graph.users.types import (
     User,
@@ -64,9 +65,7 @@ class UserQueries:
         extensions=[scope_or_anonymous(USERS_READ)],
     )
     async def user_by_username(self, info: Info, username: Username) -> User | None:
-        row = await run_query(
-            info, users_domain.user_by_username, viewer=info.context.viewer, username=username
-        )
+        row = await run_query(info, users_domain.user_by_username, username=username)
         return _user(info, row)
 
     @strawberry.field(
@@ -74,9 +73,7 @@ class UserQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_by_email(self, info: Info, email: Email) -> User | None:
-        row = await run_query(
-            info, users_domain.user_by_email, viewer=info.context.viewer, email=email
-        )
+        row = await run_query(info, users_domain.user_by_email, email=email)
         return _user(info, row)
 
     @strawberry.field(
@@ -94,12 +91,10 @@ class UserQueries:
         last: Last = None,
         before: Before = None,
     ) -> UserConnection:
-        viewer = info.context.viewer
         wanted = filter.to_domain() if filter else None
         page = await run_query(
             info,
             users_domain.users_connection,
-            viewer=viewer,
             filter=wanted,
             order=order_by.to_domain() if order_by else None,
             first=first,
@@ -113,7 +108,7 @@ class UserQueries:
         async def count_total() -> int:
             if page.total_count is not None:  # it came with the page
                 return page.total_count
-            return await run_query(info, users_domain.count_users, viewer=viewer, filter=wanted)
+            return await run_query(info, users_domain.count_users, filter=wanted)
 
         return UserConnection(
             edges=edges,
@@ -145,7 +140,6 @@ class UserQueries:
         result = await run_query(
             info,
             users_domain.users_page,
-            viewer=info.context.viewer,
             filter=filter.to_domain() if filter else None,
             order=order_by.to_domain() if order_by else None,
             page=1 if page is None else page,
@@ -177,10 +171,4 @@ class UserQueries:
         extensions=[requires(scope=USERS_READ, admin=True)],
     )
     async def user_api_tokens(self, info: Info, id: UserId) -> list[ApiToken]:
-        rows = await run_query(
-            info,
-            admin_domain.user_api_tokens,
-            viewer=info.context.viewer,
-            user_id=GlobalId(id, "User"),
-        )
-        return [ApiToken.from_row(row) for row in rows]
+        return await of_user(info, id, admin_domain.user_api_tokens, ApiToken.from_row)
