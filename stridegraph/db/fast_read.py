@@ -20,11 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+from sqlalchemy import Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import Select
+from sqlalchemy.types import TypeEngine
 
 from stridegraph.db.engine import is_dead_connection, reads_autocommit
 from stridegraph.db.round_trips import counter_for
@@ -48,10 +50,7 @@ class _Compiled:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.order
         )
-        results = (
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        )
+        results = (_result_processor(column.type, dialect) for column in statement.selected_columns)
         #: (position, processor) of the columns whose driver value needs converting (enums,
         #: mostly): a listing page converts fifty rows, so the others are not visited
         self.processed: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
@@ -73,6 +72,19 @@ class _Compiled:
         for i, process in self.processed:
             values[i] = process(values[i])
         return values
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """SQLAlchemy's result processor for ``type_``; for an enum, the same conversion as one
+    dict lookup per value, its table made by that very processor from every stored value (a
+    listing page converts four enums in each of fifty rows). An unknown value still raises
+    a LookupError, as SQLAlchemy's does."""
+    process = type_.dialect_impl(dialect).result_processor(dialect, None)
+    if process is None or not isinstance(type_, Enum):
+        return process
+    table: dict[Any, Any] = {value: process(value) for value in type_.enums}
+    table[None] = None
+    return table.__getitem__
 
 
 class PrecompiledRead:
