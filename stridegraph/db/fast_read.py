@@ -1,6 +1,7 @@
 """Hot-path reads as precompiled statements, run straight on the pooled driver connection.
 
-Every request with a bearer token makes one read, the viewer lookup. Through the ORM that one
+Every request with a bearer token makes one read, the viewer lookup; a listing makes one
+more, its page (``db/users.py``). Through the ORM that one
 row cost about a millisecond of CPU: building the statement and its cache key, the session's
 connection bookkeeping, the ORM's row processing. A :class:`PrecompiledRead` compiles its Core
 statement once per dialect. On PostgreSQL (outside a transaction pooler) it runs it on a pooled
@@ -19,11 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+from sqlalchemy import Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import Select
+from sqlalchemy.types import TypeEngine
 
 from stridegraph.db.engine import is_dead_connection, reads_autocommit
 from stridegraph.db.round_trips import counter_for
@@ -37,7 +40,7 @@ SessionReads = Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[An
 class _Compiled:
     """One statement compiled for one dialect: SQL text, parameter order, processors."""
 
-    __slots__ = ("binds", "order", "results", "sql")
+    __slots__ = ("binds", "order", "processed", "sql")
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -47,9 +50,11 @@ class _Compiled:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.order
         )
-        self.results: tuple[Processor, ...] = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
+        results = (_result_processor(column.type, dialect) for column in statement.selected_columns)
+        #: (position, processor) of the columns whose driver value needs converting (enums,
+        #: mostly): a listing page converts fifty rows, so the others are not visited
+        self.processed: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (i, process) for i, process in enumerate(results) if process is not None
         )
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
@@ -60,15 +65,32 @@ class _Compiled:
             )
         ]
 
-    def values(self, record: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(self.results, record, strict=True)
-        )
+    def values(self, record: Sequence[Any]) -> Sequence[Any]:
+        if not self.processed:
+            return tuple(record)
+        values = list(record)
+        for i, process in self.processed:
+            values[i] = process(values[i])
+        return values
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """SQLAlchemy's result processor for ``type_``; for an enum, the same conversion as one
+    dict lookup per value, its table made by that very processor from every stored value (a
+    listing page converts four enums in each of fifty rows). An unknown value still raises
+    a LookupError, as SQLAlchemy's does."""
+    process = type_.dialect_impl(dialect).result_processor(dialect, None)
+    if process is None or not isinstance(type_, Enum):
+        return process
+    table: dict[Any, Any] = {value: process(value) for value in type_.enums}
+    table[None] = None
+    return table.__getitem__
 
 
 class PrecompiledRead:
-    """A one-row read whose statement is fixed (parameters are ``bindparam``s by name)."""
+    """A read whose statement is fixed (parameters are ``bindparam``s by name): one row
+    (:meth:`first_values`, the viewer lookup) or all of them (:meth:`all_values`, a listing
+    page)."""
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
@@ -96,21 +118,31 @@ class PrecompiledRead:
         engine: AsyncEngine,
         reads: SessionReads,
         params: Mapping[str, Any],
-    ) -> tuple[Any, ...] | None:
+    ) -> Sequence[Any] | None:
         """The first row's values in column order, or None. ``reads`` runs it on the
         caller's session where the direct path does not apply."""
         if not reads_autocommit(engine):
             row = await reads(lambda session: self._through_session(session, params))
             return None if row is None else tuple(row.values())
         compiled = self._for(engine.dialect)
-        arguments = compiled.arguments(params)
-        try:
-            record = await _fetchrow(engine, compiled.sql, arguments)
-        except Exception as exc:
-            if not _dead(exc):
-                raise
-            record = await _fetchrow(engine, compiled.sql, arguments)
+        record = await _direct(engine, compiled, params, one=True)
         return None if record is None else compiled.values(record)
+
+    async def all_values(
+        self,
+        engine: AsyncEngine | None,
+        reads: SessionReads,
+        params: Mapping[str, Any],
+    ) -> list[Sequence[Any]]:
+        """Every row's values in column order. ``engine`` None (or one where the direct
+        path does not apply): through ``reads``, e.g. when the caller's session holds a
+        transaction whose writes the read must see."""
+        if engine is None or not reads_autocommit(engine):
+            rows = await reads(lambda session: session.execute(self.statement, dict(params)))
+            return [tuple(row) for row in rows]
+        compiled = self._for(engine.dialect)
+        records = await _direct(engine, compiled, params, one=False)
+        return [compiled.values(record) for record in records]
 
     async def _through_session(
         self, session: AsyncSession, params: Mapping[str, Any]
@@ -119,7 +151,20 @@ class PrecompiledRead:
         return None if row is None else dict(zip(self.keys, row, strict=True))
 
 
-async def _fetchrow(engine: AsyncEngine, sql: str, arguments: list[Any]) -> Any:
+async def _direct(
+    engine: AsyncEngine, compiled: _Compiled, params: Mapping[str, Any], *, one: bool
+) -> Any:
+    """The statement on a pooled connection (:func:`_fetch`), once more if it was dead."""
+    arguments = compiled.arguments(params)
+    try:
+        return await _fetch(engine, compiled.sql, arguments, one=one)
+    except Exception as exc:
+        if not _dead(exc):
+            raise
+        return await _fetch(engine, compiled.sql, arguments, one=one)
+
+
+async def _fetch(engine: AsyncEngine, sql: str, arguments: list[Any], *, one: bool) -> Any:
     """One statement on a pooled connection in autocommit (asyncpg begins nothing unless
     asked), handed back as it was taken. On any failure (cancelled, timed out, or the
     connection died) the connection is discarded rather than judged reusable: the read is
@@ -128,7 +173,8 @@ async def _fetchrow(engine: AsyncEngine, sql: str, arguments: list[Any]) -> Any:
     proxied = await engine.raw_connection()
     try:
         counter_for(engine).statement(sql)
-        record = await proxied.driver_connection.fetchrow(sql, *arguments)  # type: ignore[union-attr]
+        driver: Any = proxied.driver_connection
+        fetched = await (driver.fetchrow if one else driver.fetch)(sql, *arguments)
     except BaseException as exc:
         if isinstance(exc, Exception) and _dead(exc):
             engine.sync_engine.pool._invalidate(proxied, exc)  # as SQLAlchemy does
@@ -137,7 +183,7 @@ async def _fetchrow(engine: AsyncEngine, sql: str, arguments: list[Any]) -> Any:
         raise
     finally:
         proxied.close()
-    return record
+    return fetched
 
 
 def _dead(exc: BaseException) -> bool:

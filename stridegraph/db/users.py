@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Row, delete, func, literal, or_, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from stridegraph.db import security_events
 from stridegraph.db.enums import AccessType
+from stridegraph.db.fast_read import PrecompiledRead, SessionReads
 from stridegraph.db.keys import email_key
 from stridegraph.db.models import (
     Base,
@@ -178,9 +191,6 @@ SORT_KEYS: dict[str, Any] = {
 }
 
 
-#: A listed user: a read-only row whose attributes are the user's public columns (no ORM
-#: instance: building fifty of them per page cost more CPU than the page's SQL).
-ListedUser = Row[Any]
 #: What a listing reads of each user: what a listed user can show (its fields, its photo),
 #: none of its secrets or bookkeeping (key columns, MFA state, change times). The decoding
 #: of fifty rows is a good part of a page's CPU, so every column counts.
@@ -207,13 +217,20 @@ _LISTED = (
     User.pending_admin_approval,
 )
 LISTED_KEYS: tuple[str, ...] = tuple(column.key for column in _LISTED)
+#: A listed user: a read-only row whose attributes are the user's listed columns, then its
+#: sort key's value (for its cursor) and the listing's total when asked for (no ORM
+#: instance: building fifty of them per page cost more CPU than the page's SQL).
+ListedRow = namedtuple("ListedRow", (*LISTED_KEYS, "sort_key", "total"))  # type: ignore[misc]
+#: How the rest of the code names a :data:`ListedRow` (its fields are built from
+#: :data:`LISTED_KEYS`, which a type checker cannot follow).
+ListedUser: TypeAlias = Any
 
 
 def user_values(user: User | ListedUser) -> Iterable[tuple[str, Any]]:
     """(attribute, value) of what a listed user shows: a listing row's at C speed (its
     first columns are :data:`LISTED_KEYS`, in order; a page copies fifty of them), an
     instance's by attribute."""
-    if isinstance(user, Row):
+    if isinstance(user, ListedRow):
         return zip(LISTED_KEYS, user, strict=False)
     return ((key, getattr(user, key)) for key in LISTED_KEYS)
 
@@ -230,14 +247,20 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+Params = dict[str, Any]
+
+
 def _conditions(spec: UserListFilter) -> list[ColumnElement[bool]]:
+    """The filter's conditions, its values as bind parameters (:func:`_filter_values`), so a
+    listing's statement is the same for every search text or type: compiled once per shape
+    (:func:`_listing`)."""
     conditions: list[ColumnElement[bool]] = []
     if spec.listed_only:
         conditions += [User.active.is_(True), User.pending_admin_approval.is_(False)]
     if spec.search:
-        conditions.append(_search(spec.search, email=spec.search_email))
+        conditions.append(_search(email=spec.search_email))
     if spec.access_type is not None:
-        conditions.append(User.access_type == spec.access_type)
+        conditions.append(User.access_type == bindparam("access_type", type_=User.access_type.type))
     for column, wanted in (
         (User.active, spec.active),
         (User.email_verified, spec.email_verified),
@@ -248,65 +271,52 @@ def _conditions(spec: UserListFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _search(text: str, *, email: bool) -> ColumnElement[bool]:
+def _filter_values(spec: UserListFilter) -> Params:
+    """The values of :func:`_conditions`' bind parameters."""
+    values: Params = {}
+    if spec.search:
+        values["pattern"] = f"%{_escape_like(spec.search.lower())}%"
+        if spec.search_email:
+            values["key_pattern"] = f"%{_escape_like(email_key(spec.search))}%"
+    if spec.access_type is not None:
+        values["access_type"] = spec.access_type
+    return values
+
+
+def _search(*, email: bool) -> ColumnElement[bool]:
     """Partial, case-insensitive match on username and name, and (``email``) on the address
     by its key, so ``ÄRGER`` finds ``ärger@…`` on SQLite too; also by the stored address,
     for accounts that do not own theirs."""
-    pattern = f"%{_escape_like(text.lower())}%"
     columns = [User.username, User.name] + ([User.email] if email else [])
-    matches = [func.lower(c).like(pattern, escape="\\") for c in columns]
+    matches = [func.lower(c).like(bindparam("pattern"), escape="\\") for c in columns]
     if email:
-        key_pattern = f"%{_escape_like(email_key(text))}%"
-        matches.append(User.email_key.like(key_pattern, escape="\\"))
+        matches.append(User.email_key.like(bindparam("key_pattern"), escape="\\"))
     return or_(*matches)
 
 
-def _beyond(key: ColumnElement[Any], at: Keyset, *, descending: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``at`` in the order (key, id) ascending, or descending.
+def _beyond(key: ColumnElement[Any], name: str, *, descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after the keyset ``name`` (its values ``{name}_key`` and ``{name}_id``)
+    in the order (key, id) ascending, or descending.
 
     A row-value comparison, not ``key > v OR (key = v AND id > i)``: PostgreSQL turns
     ``(key, id) > (v, i)`` into one range over the matching ``(key, id)`` index
-    (``ix_users_keyset_*`` in ``models.User``) and seeks to the cursor; the OR form is only a filter, so
-    every page scanned its way there. SQLite has row values too (3.15+)."""
+    (``ix_users_keyset_*`` in ``models.User``) and seeks to the cursor; the OR form is only
+    a filter, so every page scanned its way there. SQLite has row values too (3.15+)."""
     row = tuple_(key, User.id)
-    position = tuple_(literal(at.value, key.type), literal(at.id, User.id.type))
+    position = tuple_(
+        bindparam(f"{name}_key", type_=key.type), bindparam(f"{name}_id", type_=User.id.type)
+    )
     return row < position if descending else row > position
 
 
 async def count_users(session: AsyncSession, spec: UserListFilter) -> int:
     query = select(func.count()).select_from(User).where(*_conditions(spec))
-    return int(await session.scalar(query) or 0)
+    return int(await session.scalar(query, _filter_values(spec)) or 0)
 
 
 async def list_users(
-    session: AsyncSession,
-    spec: UserListFilter,
-    *,
-    sort: str,
-    descending: bool,
-    after: Keyset | None = None,
-    before: Keyset | None = None,
-    limit: int,
-    offset: int = 0,
-) -> list[tuple[ListedUser, Any]]:
-    """Users matching ``spec`` in (sort key, id) order, each with its sort key's value for
-    cursors. Keyset bounds (``after``/``before``) make deep pages as cheap as the first."""
-    rows, _ = await list_users_counted(
-        session,
-        spec,
-        sort=sort,
-        descending=descending,
-        after=after,
-        before=before,
-        limit=limit,
-        offset=offset,
-        count_all=False,
-    )
-    return rows
-
-
-async def list_users_counted(
-    session: AsyncSession,
+    engine: AsyncEngine | None,
+    reads: SessionReads,
     spec: UserListFilter,
     *,
     sort: str,
@@ -316,30 +326,77 @@ async def list_users_counted(
     limit: int,
     offset: int = 0,
     count_all: bool = True,
-) -> tuple[list[tuple[ListedUser, Any]], int | None]:
-    """:func:`list_users`, and with ``count_all`` also how many users match ``spec`` (all
-    pages), in the SAME statement: the count is an uncorrelated scalar subquery, which the
-    database runs once, so a listing with its total costs one round trip, not two. The
-    total is None when not asked for, or when the page came back empty (no row carried it:
-    :func:`count_users` answers then)."""
-    key = SORT_KEYS[sort]
-    conditions = _conditions(spec)
-    columns: list[Any] = [*(c.label(c.key) for c in _LISTED), key.label("sort_key")]
+) -> list[ListedUser]:
+    """Users matching ``spec`` in (sort key, id) order, each with its sort key's value for
+    cursors. Keyset bounds (``after``/``before``) make deep pages as cheap as the first.
+
+    With ``count_all`` each row also carries how many users match ``spec`` (all pages), from
+    the SAME statement: the count is an uncorrelated scalar subquery, which the database
+    runs once, so a listing with its total costs one round trip, not two. An empty page
+    carries no total (:func:`count_users` answers then).
+
+    The statement is compiled once per shape and run as a :class:`PrecompiledRead` on
+    ``engine`` (None: through ``reads``, the caller's session), so a page pays neither the
+    statement's construction nor an ORM session."""
+    params = _filter_values(spec)
+    params["limit"] = limit
+    if offset:
+        params["offset"] = offset
+    shape = _Shape(
+        sort=sort,
+        descending=descending,
+        after=after is not None,
+        before=before is not None,
+        offset=bool(offset),
+        count_all=count_all,
+        spec=replace(spec, search="?" if spec.search else None),
+    )
+    read = _LISTINGS.get(shape) or _listing(shape)
+    for name, at in (("after", after), ("before", before)):
+        if at is not None:
+            params[f"{name}_key"], params[f"{name}_id"] = at.value, at.id
+    rows = await read.all_values(engine, reads, params)
     if count_all:
+        return [ListedRow._make(row) for row in rows]
+    return [ListedRow._make((*row, None)) for row in rows]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a listing's SQL depends on (not its values): one compiled statement each."""
+
+    sort: str
+    descending: bool
+    after: bool
+    before: bool
+    offset: bool
+    count_all: bool
+    spec: UserListFilter
+
+
+#: The compiled listings by shape: a few hundred at most (sorts x directions x bounds x
+#: filters present), so unbounded by design.
+_LISTINGS: dict[_Shape, PrecompiledRead] = {}
+
+
+def _listing(shape: _Shape) -> PrecompiledRead:
+    key = SORT_KEYS[shape.sort]
+    conditions = _conditions(shape.spec)
+    columns: list[Any] = [*(c.label(c.key) for c in _LISTED), key.label("sort_key")]
+    if shape.count_all:
         total = select(func.count()).select_from(User).where(*conditions).scalar_subquery()
         columns.append(total.label("total"))
     query = select(*columns).where(*conditions)
-    if after is not None:
-        query = query.where(_beyond(key, after, descending=descending))
-    if before is not None:
-        query = query.where(_beyond(key, before, descending=not descending))
-    order = (key.desc(), User.id.desc()) if descending else (key.asc(), User.id.asc())
-    result = (await session.execute(query.order_by(*order).offset(offset).limit(limit))).all()
-    counted = int(result[0].total) if count_all and result else None
-    return [(row, row.sort_key) for row in result], counted
-
-
-# --------------------------------------------------------------------------- admins
+    if shape.after:
+        query = query.where(_beyond(key, "after", descending=shape.descending))
+    if shape.before:
+        query = query.where(_beyond(key, "before", descending=not shape.descending))
+    order = (key.desc(), User.id.desc()) if shape.descending else (key.asc(), User.id.asc())
+    query = query.order_by(*order).limit(bindparam("limit", type_=Integer))
+    if shape.offset:
+        query = query.offset(bindparam("offset", type_=Integer))
+    read = _LISTINGS[shape] = PrecompiledRead(query)
+    return read
 
 
 async def lock_admin_changes(session: AsyncSession) -> None:

@@ -171,6 +171,20 @@ class Unit:
             raise TypeError("the session factory must be bound to an AsyncEngine")
         return bind
 
+    def direct_reads(self) -> AsyncEngine | None:
+        """The engine, for a read that may bypass the session on a pooled connection of its
+        own (``db/fast_read.py``): when the session holds no transaction whose writes the
+        read must see. None otherwise (the read then goes through :meth:`session_reads`)."""
+        session = self._session
+        if session is not None and session.in_transaction() and not self._reading:
+            return None
+        return self.engine
+
+    async def session_reads(self, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``read(session)``, for a ``db`` read called from a domain function, which runs
+        under the request lock already (:meth:`run`, :meth:`transaction`)."""
+        return await read(self.session)
+
     def adopt(self, instance: Any) -> None:
         """Make a loaded, detached instance persistent in the unit's session (now, or when
         the session is made), so changes to it are flushed like any loaded object's."""

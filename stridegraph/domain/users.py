@@ -281,8 +281,9 @@ async def users_connection(
     before_key = decode_cursor(before, order.field, "before") if before else None
     backwards = last is not None
     size = last if last is not None else first if first is not None else DEFAULT_FIRST
-    rows, total = await user_rows.list_users_counted(
-        unit.session,
+    rows = await user_rows.list_users(
+        unit.direct_reads(),
+        unit.session_reads,
         spec,
         sort=order.field.value,
         descending=order.descending != backwards,
@@ -291,13 +292,15 @@ async def users_connection(
         limit=size + 1,
         count_all=with_total,
     )
+    total = rows[0].total if with_total and rows else None
     if with_total and total is None and after_key is None and before_key is None:
         total = 0  # an empty first page: nothing matches at all
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    edges = [UserEdge(user, encode_cursor(order.field, key, user.id)) for user, key in rows]
+    field = order.field
+    edges = [UserEdge(user, encode_cursor(field, user.sort_key, user.id)) for user in rows]
     if backwards:
         return UserSlice(
             edges, has_next_page=before is not None, has_previous_page=more, total_count=total
@@ -328,14 +331,17 @@ async def users_page(
     check_bounds("per_page", per_page)
     spec = await _list_filter(unit, viewer, filter)
     offset = (page - 1) * per_page
-    rows, total = await user_rows.list_users_counted(
-        unit.session,
+    rows = await user_rows.list_users(
+        unit.direct_reads(),
+        unit.session_reads,
         spec,
         sort=order.field.value,
         descending=order.descending,
         limit=per_page,
         offset=offset,
     )
-    if total is None:  # an empty page: nothing matches, or it lies past the last one
+    if rows:
+        total = rows[0].total
+    else:  # an empty page: nothing matches, or it lies past the last one
         total = 0 if offset == 0 else await user_rows.count_users(unit.session, spec)
-    return UserPage([user for user, _ in rows], total, page, per_page)
+    return UserPage(rows, total, page, per_page)
