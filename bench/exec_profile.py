@@ -95,6 +95,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    """VmRSS of the process, in MB (as the bench reports it)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def post(port: int, query: str, token: str) -> dict[str, Any]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -135,7 +143,7 @@ def load(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    before = cpu_seconds(pid)
+    before, rss_before = cpu_seconds(pid), rss_mb(pid)
     run = subprocess.run(
         [
             "wrk",
@@ -162,6 +170,8 @@ def load(
         "work": name,
         "req/s": rps,
         "cpu_ms/req": round(1000 * used / max(total, 1), 3),
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_mb(pid),
         "p99": p99.group(1) if p99 else "?",
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
     }

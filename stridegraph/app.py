@@ -384,8 +384,7 @@ class RequestLogMiddleware:
         finally:
             duration = time.perf_counter() - started
             route = _route_name(scope.get("path", ""))
-            self.metrics.requests.labels(scope.get("method", ""), route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(duration)
+            self.metrics.observe_request(scope.get("method", ""), route, status, duration)
             if route == "/graphql":
                 self.metrics.observe_operation(state, duration)
             if log.isEnabledFor(logging.INFO):

@@ -59,10 +59,27 @@ class Metrics:
             registry=self.registry,
         )
         self.operation_names = OperationNames()
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._operation_children: dict[tuple[str, str], Any] = {}
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(collector)  # the process as a whole: one set of figures
         if engine is not None:
             self.registry.register(DatabaseCollector(engine))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request. The labelled series are looked up once per label set and kept
+        (prometheus-client's ``labels`` takes a lock and rebuilds the key on every call);
+        the sets are few: known methods, fixed routes, status codes."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
     def observe_operation(self, state: Mapping[str, Any], seconds: float) -> None:
         """One executed operation (``graph/pipeline.py`` notes its name and type in the
@@ -71,7 +88,11 @@ class Metrics:
         if kind is None:
             return
         name = self.operation_names.label(state.get("operation_name"))
-        self.operations.labels(name, kind).observe(seconds)
+        key = (name, kind)
+        child = self._operation_children.get(key)
+        if child is None:  # bounded: names by OperationNames, types by GraphQL
+            child = self._operation_children[key] = self.operations.labels(name, kind)
+        child.observe(seconds)
 
     def count_errors(self, body: bytes) -> None:
         """Count each error of a GraphQL response body by its ``extensions.code``."""

@@ -40,7 +40,7 @@ SessionReads = Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[An
 class _Compiled:
     """One statement compiled for one dialect: SQL text, parameter order, processors."""
 
-    __slots__ = ("binds", "order", "processed", "sql")
+    __slots__ = ("binds", "converting", "order", "processed", "sql")
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -50,6 +50,7 @@ class _Compiled:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.order
         )
+        self.converting = any(self.binds)
         results = (_result_processor(column.type, dialect) for column in statement.selected_columns)
         #: (position, processor) of the columns whose driver value needs converting (enums,
         #: mostly): a listing page converts fifty rows, so the others are not visited
@@ -58,6 +59,8 @@ class _Compiled:
         )
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        if not self.converting:  # the common case: no value needs converting
+            return [params[name] for name in self.order]
         return [
             value if process is None else process(value)
             for process, value in zip(
