@@ -6,7 +6,8 @@ harness that, when the process exits after its graceful stop, writes the names i
 deployment may never use may be there: Alembic (the revision pre-flight runs in a child),
 Pillow (photos), Authlib/joserfc/httpx (OpenID Connect), py_webauthn/cbor2 (passkeys),
 segno (the MFA QR code), cryptography (MFA secrets), aiosmtplib (sending mail),
-email_validator (checking an address); and websockets, which uvicorn would load for
+email_validator (checking an address), ua-parser with PyYAML (a security event's device),
+bcrypt (imported accounts' hashes); and websockets, which uvicorn would load for
 WebSocket upgrades although the schema has no subscriptions. Each is imported on first use; a module
 that imports one of them at the top again makes this fail (that the code using them still
 works is the business of their own tests: photos, passkeys, MFA, OIDC). The harness is test
@@ -45,6 +46,9 @@ NOT_AT_STARTUP = (
     "aiosmtplib",
     "email_validator",
     "websockets",
+    "ua_parser",
+    "yaml",
+    "bcrypt",
 )
 #: A wide margin over the ~80 MB measured (``python -m bench.memory``).
 RSS_CEILING_MB = 100

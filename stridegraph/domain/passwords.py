@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import bcrypt
 from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -177,6 +176,8 @@ class PasswordService:
 
 
 def _bcrypt_matches(password_hash: str, password: str) -> bool:
+    import bcrypt  # on first use: only imported accounts (import-users) have such hashes
+
     try:
         return bcrypt.checkpw(
             password.encode("utf-8")[:BCRYPT_MAX_BYTES], password_hash.encode("ascii")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from ua_parser import parse as parse_user_agent
 
 from stridegraph.db import security_events as event_rows
 from stridegraph.db.models import SecurityEvent
@@ -123,6 +122,10 @@ MAX_ADDRESS = 64
 
 @functools.lru_cache(maxsize=1024)
 def _summary(header: str) -> str | None:
+    # ua-parser (with PyYAML, about 2 MB) on first use, not at start-up: most requests
+    # record no event (tests/test_startup_memory.py)
+    from ua_parser import parse as parse_user_agent
+
     parsed = parse_user_agent(header)
     parts: list[str] = []
     if parsed.user_agent is not None:
