@@ -35,6 +35,7 @@ from stridegraph.db.engine import engine_for, is_dead_connection, make_session_f
 from stridegraph.db.round_trips import spawn_background
 from stridegraph.domain.crypto import SecretCipher
 from stridegraph.domain.errors import Unauthenticated
+from stridegraph.domain.export import wait_for_builds
 from stridegraph.domain.mail import Mailer
 from stridegraph.domain.passwords import PasswordService
 from stridegraph.domain.retention import PurgeSchedule
@@ -406,6 +407,12 @@ class RequestLogMiddleware:
             unbind_request(bound)
 
 
+async def _exports_built(grace: float) -> None:
+    """Wait up to ``grace`` seconds for the data exports this process is building."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wait_for_builds(), grace)
+
+
 def _request_identity(scope: Scope) -> tuple[str, str | None]:
     """The request id (a valid incoming ``X-Request-Id``, else a new one) and the W3C
     trace id of its ``traceparent``, so one request is one id from the gateway on."""
@@ -552,15 +559,19 @@ def create_app(
             yield
         finally:
             # uvicorn gets here once the requests are done or, past SHUTDOWN_GRACE,
-            # cancelled. The three stop side by side, so the slowest bounds the wait: the
+            # cancelled. The four stop side by side, so the slowest bounds the wait: the
             # purge's current batch (one short statement), the last-used times still
             # pending (one flush), the mail being sent (at most the grace again, capped by
-            # the SMTP timeout; what it cannot finish it hands back to the outbox).
-            mail_grace = min(float(settings.shutdown_grace_seconds), services.mailer.timeout + 1)
+            # the SMTP timeout; what it cannot finish it hands back to the outbox), the data
+            # exports being built (at most the grace; one still unfinished then is left
+            # pending and, never finished, ends stale, so its owner may ask again).
+            grace = float(settings.shutdown_grace_seconds)
+            mail_grace = min(grace, services.mailer.timeout + 1)
             stops = await asyncio.gather(
                 purge_schedule.stop(),
                 services.usage.stop(),
                 services.mailer.stop(grace=mail_grace),
+                _exports_built(grace),
                 return_exceptions=True,
             )
             for failure in stops:
