@@ -15,7 +15,9 @@ The lookup reads only what a viewer needs: never the password hash or the MFA se
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from stridegraph.db import api_tokens as api_token_rows
 from stridegraph.db import sessions as session_rows
@@ -70,32 +72,44 @@ async def resolve_bearer(unit: Unit, *, token: str) -> Viewer:
         found = await session_rows.find_active_by_access_hash(
             unit.engine, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
-        if found is not None:
-            session, user = found
-            if user.active:
-                unit.adopt(user)
-                if _stale(session.last_used_at, now):
-                    unit.services.usage.session_used(session.id, now)
-                return Viewer(
-                    user=user,
-                    scopes=scopes_for(user.access_type),
-                    session_id=session.id,
-                    signed_in_at=session.created_at,
-                )
+        user = _live_user(unit, found, now, unit.services.usage.session_used)
+        if found is not None and user is not None:
+            session = found[0]
+            return Viewer(
+                user=user,
+                scopes=scopes_for(user.access_type),
+                session_id=session.id,
+                signed_in_at=session.created_at,
+            )
     elif tokens.looks_like(token, tokens.PERSONAL):
-        found_token = await api_token_rows.find_active_by_hash(
+        found = await api_token_rows.find_active_by_hash(
             unit.engine, unit.with_session, tokens.digest(unit.settings.secret_key, token), now
         )
-        if found_token is not None:
-            api_token, user = found_token
-            if user.active:
-                unit.adopt(user)
-                if _stale(api_token.last_used_at, now):
-                    unit.services.usage.api_token_used(api_token.id, now)
-                allowed = scopes_for(user.access_type)
-                granted = frozenset(api_token.scopes.split()) & allowed
-                return Viewer(user=user, scopes=granted, api_token_id=api_token.id)
+        user = _live_user(unit, found, now, unit.services.usage.api_token_used)
+        if found is not None and user is not None:
+            granted = frozenset(found[0].scopes.split()) & scopes_for(user.access_type)
+            return Viewer(user=user, scopes=granted, api_token_id=found[0].id)
     raise Unauthenticated(INVALID_TOKEN_MESSAGE, reason=await _failure_reason(unit, token, now))
+
+
+def _live_user(
+    unit: Unit,
+    found: tuple[SimpleNamespace, User] | None,
+    now: dt.datetime,
+    note_use: Callable[[int, dt.datetime], None],
+) -> User | None:
+    """The found credential's user if the account is active, adopted into the unit; the
+    credential's use is noted for the usage recorder at most once a minute. Sessions and API
+    tokens differ only in the lookup before this and the viewer made after."""
+    if found is None:
+        return None
+    credential, user = found
+    if not user.active:
+        return None
+    unit.adopt(user)
+    if _stale(credential.last_used_at, now):
+        note_use(credential.id, now)
+    return user
 
 
 INVALID_TOKEN_MESSAGE = "The token is invalid, expired or revoked."
