@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, undefer
 
+from stridegraph.db import single_use
 from stridegraph.db.models import IdentityProvider, IdentityProviderLink, OAuthState, Passkey, User
 
 # --------------------------------------------------------------------------- providers
@@ -115,21 +116,11 @@ async def add_state(session: AsyncSession, row: OAuthState, *, now: dt.datetime)
 async def consume_state(
     session: AsyncSession, *, state_hash: bytes, purpose: str, now: dt.datetime
 ) -> OAuthState | None:
-    """Mark the live state with this digest used and return it; None when there is none.
-    One ``UPDATE … RETURNING``, so of two concurrent finishes only one gets it."""
-    result = await session.scalars(
-        update(OAuthState)
-        .where(
-            OAuthState.state_hash == state_hash,
-            OAuthState.purpose == purpose,
-            OAuthState.used_at.is_(None),
-            OAuthState.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(OAuthState)
-        .execution_options(synchronize_session=False)
+    """Mark the live state with this digest used and return it; None when there is none
+    (``db/single_use.take``: of two concurrent finishes only one gets it)."""
+    return await single_use.take(
+        session, OAuthState, OAuthState.state_hash, state_hash, purpose=purpose, now=now
     )
-    return result.first()
 
 
 # --------------------------------------------------------------------------- links

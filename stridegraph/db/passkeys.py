@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stridegraph.db import single_use
 from stridegraph.db.models import Passkey, PasskeyChallenge, PasskeyUserHandle
 
 # --------------------------------------------------------------------------- user handles
@@ -116,20 +117,15 @@ async def consume_challenge(
     session: AsyncSession, *, challenge_hash: bytes, purpose: str, now: dt.datetime
 ) -> PasskeyChallenge | None:
     """Mark the live challenge with this digest and purpose used and return it; None when
-    there is none. One ``UPDATE … RETURNING``: of two concurrent uses only one gets it."""
-    result = await session.scalars(
-        update(PasskeyChallenge)
-        .where(
-            PasskeyChallenge.challenge_hash == challenge_hash,
-            PasskeyChallenge.purpose == purpose,
-            PasskeyChallenge.used_at.is_(None),
-            PasskeyChallenge.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(PasskeyChallenge)
-        .execution_options(synchronize_session=False)
+    there is none (``db/single_use.take``: of two concurrent uses only one gets it)."""
+    return await single_use.take(
+        session,
+        PasskeyChallenge,
+        PasskeyChallenge.challenge_hash,
+        challenge_hash,
+        purpose=purpose,
+        now=now,
     )
-    return result.first()
 
 
 async def delete_expired_challenges(session: AsyncSession, *, now: dt.datetime) -> None:
