@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -56,11 +57,20 @@ class SlugTaken(Exception):
 
 
 async def insert_provider(session: AsyncSession, row: IdentityProvider) -> IdentityProvider:
+    return await _insert(session, row, SlugTaken)
+
+
+R = TypeVar("R")
+
+
+async def _insert(session: AsyncSession, row: R, refused: type[Exception]) -> R:
+    """Add and flush ``row``; ``refused`` when a unique index refuses it (the caller rolls
+    back on the error: no savepoint needed)."""
     session.add(row)
-    try:  # the caller rolls back on the error: no savepoint needed
+    try:
         await session.flush()
     except IntegrityError:
-        raise SlugTaken from None
+        raise refused from None
     return row
 
 
@@ -166,12 +176,7 @@ class AlreadyLinked(Exception):
 
 
 async def insert_link(session: AsyncSession, row: IdentityProviderLink) -> IdentityProviderLink:
-    session.add(row)
-    try:  # the caller rolls back on the error: no savepoint needed
-        await session.flush()
-    except IntegrityError:
-        raise AlreadyLinked from None
-    return row
+    return await _insert(session, row, AlreadyLinked)
 
 
 async def delete_link(session: AsyncSession, row: IdentityProviderLink) -> None:
