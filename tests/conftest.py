@@ -172,18 +172,27 @@ def settings(db: Database, tmp_path: Path) -> Settings:
     return make_settings(db.url, tmp_path / "data")
 
 
-@pytest.fixture
-async def services(settings: Settings, db: Database) -> AsyncIterator[Services]:
-    built = Services(
+def build_services(settings: Settings, database: Database) -> Services:
+    """The services a test's app shares (close with :func:`close_services`)."""
+    return Services(
         settings=settings,
-        sessions=make_session_factory(db.engine),
+        sessions=make_session_factory(database.engine),
         passwords=PasswordService(settings),
         mailer=Mailer(settings.smtp_url, settings.mail_from, base_delay=0.05),
         cipher=SecretCipher(settings.encryption_keys),
     )
-    yield built
+
+
+async def close_services(built: Services) -> None:
     await built.mailer.stop()
     built.passwords.close()
+
+
+@pytest.fixture
+async def services(settings: Settings, db: Database) -> AsyncIterator[Services]:
+    built = build_services(settings, db)
+    yield built
+    await close_services(built)
 
 
 @pytest.fixture
@@ -261,10 +270,15 @@ async def app(settings: Settings, services: Services) -> Any:
     return create_app(settings, services=services)
 
 
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    """httpx over ASGI to ``app``, from a fixed client address (no lifespan is run)."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(app) as client:
         yield client
 
 
