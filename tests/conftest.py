@@ -270,6 +270,47 @@ async def app(settings: Settings, services: Services) -> Any:
     return create_app(settings, services=services)
 
 
+@dataclass
+class SharedApp:
+    settings: Settings
+    services: Services
+    app: Any
+
+
+def share_app_per_module() -> tuple[Any, Any, Any, Any]:
+    """Fixtures for a module whose tests may share one app per database: assign them as
+    ``shared_app, settings, services, app = share_app_per_module()`` in the module.
+
+    Building the app (its schema) is most of an in-process test's set-up (~0.04 s). A module
+    may share it when its tests depend only on the database, which every one of these
+    fixtures still empties first (through ``db``), not on a fresh app's memory (document
+    cache, metrics, persisted queries), and none changes the settings or the services.
+    """
+
+    @pytest.fixture(scope="module", name="shared_app")
+    async def shared_app_(
+        database: Database, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[SharedApp]:
+        shared_settings = make_settings(database.url, tmp_path_factory.mktemp("app") / "data")
+        built = build_services(shared_settings, database)
+        yield SharedApp(shared_settings, built, create_app(shared_settings, services=built))
+        await close_services(built)
+
+    @pytest.fixture(name="settings")
+    def settings_(db: Database, shared_app: SharedApp) -> Settings:
+        return shared_app.settings
+
+    @pytest.fixture(name="services")
+    def services_(db: Database, shared_app: SharedApp) -> Services:
+        return shared_app.services
+
+    @pytest.fixture(name="app")
+    def app_(db: Database, shared_app: SharedApp) -> Any:
+        return shared_app.app
+
+    return shared_app_, settings_, services_, app_
+
+
 def asgi_client(app: Any) -> httpx.AsyncClient:
     """httpx over ASGI to ``app``, from a fixed client address (no lifespan is run)."""
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
