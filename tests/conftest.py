@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -284,7 +285,9 @@ def share_app_per_module() -> tuple[Any, Any, Any, Any]:
     Building the app (its schema) is most of an in-process test's set-up (~0.04 s). A module
     may share it when its tests depend only on the database, which every one of these
     fixtures still empties first (through ``db``), not on a fresh app's memory (document
-    cache, metrics, persisted queries), and none changes the settings or the services.
+    cache, metrics, persisted queries), and none changes the settings or the services
+    (assigning ``services.clock`` or ``services.settings`` would leak into the next test).
+    The data directory is emptied before each test.
     """
 
     @pytest.fixture(scope="module", name="shared_app")
@@ -298,14 +301,16 @@ def share_app_per_module() -> tuple[Any, Any, Any, Any]:
 
     @pytest.fixture(name="settings")
     def settings_(db: Database, shared_app: SharedApp) -> Settings:
+        # a fresh data directory too (photos, exports), as each test had its own
+        shutil.rmtree(shared_app.settings.data_dir, ignore_errors=True)
         return shared_app.settings
 
     @pytest.fixture(name="services")
-    def services_(db: Database, shared_app: SharedApp) -> Services:
+    def services_(settings: Settings, shared_app: SharedApp) -> Services:
         return shared_app.services
 
     @pytest.fixture(name="app")
-    def app_(db: Database, shared_app: SharedApp) -> Any:
+    def app_(settings: Settings, shared_app: SharedApp) -> Any:
         return shared_app.app
 
     return shared_app_, settings_, services_, app_

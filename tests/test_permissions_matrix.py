@@ -13,7 +13,6 @@ is sent as a GraphQL multipart request, each variable it names filled with a sma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,19 @@ from typing import Any
 import pytest
 from strawberry import relay
 
-from stridegraph.app import create_app
 from stridegraph.db.enums import AccessType
 from stridegraph.domain import accounts, api_tokens, sessions
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ, scopes_for
-from stridegraph.domain.unit import Services, open_unit
+from stridegraph.domain.unit import open_unit
 from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.schema import build_schema
-from tests.conftest import (
-    Database,
-    GraphQLClient,
-    asgi_client,
-    build_services,
-    close_services,
-    make_settings,
-)
+from tests.conftest import make_settings, share_app_per_module
 from tests.helpers import PASSWORD
 from tests.photos_support import png
+
+# One app per database for the ~740 cells, not one each (building the schema was most of a
+# cell's set-up); a cell depends only on the database, which is emptied before each cell.
+shared_app, settings, services, app = share_app_per_module()
 
 OK = "OK"
 UNAUTH = "UNAUTHENTICATED"
@@ -377,27 +372,9 @@ async def credentials(services: Any) -> dict[str, Any]:
         return await unit.transaction(_arrange)  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-async def shared(
-    database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[tuple[Services, GraphQLClient]]:
-    """One app (and its services) per database for the whole matrix, not one per cell:
-    building the schema is most of a cell's set-up, times ~740 cells. Safe because a cell
-    depends only on the database, which ``db`` empties before each cell; what the app keeps
-    in memory (parsed documents, pending last-used times) does not change who may do what."""
-    settings = make_settings(database.url, tmp_path_factory.mktemp("matrix") / "data")
-    built = build_services(settings, database)
-    async with asgi_client(create_app(settings, services=built)) as http:
-        yield built, GraphQLClient(http)
-    await close_services(built)
-
-
 @pytest.mark.parametrize("viewer", VIEWERS)
 @pytest.mark.parametrize("operation", sorted(ROWS))
-async def test_permission_cell(
-    operation: str, viewer: str, db: Database, shared: tuple[Services, GraphQLClient]
-) -> None:
-    services, gql = shared
+async def test_permission_cell(operation: str, viewer: str, gql: Any, services: Any) -> None:
     row = ROWS[operation]
     expected = getattr(row, viewer)
     setup = await credentials(services)
