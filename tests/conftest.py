@@ -286,8 +286,8 @@ def share_app_per_module() -> tuple[Any, Any, Any, Any]:
     may share it when its tests depend only on the database, which every one of these
     fixtures still empties first (through ``db``), not on a fresh app's memory (document
     cache, metrics, persisted queries), and none changes the settings or the services
-    (assigning ``services.clock`` or ``services.settings`` would leak into the next test).
-    The data directory is emptied before each test.
+    in place (what a test assigns to ``services.clock`` or ``services.settings`` is put back
+    after it). The data directory is emptied before each test.
     """
 
     @pytest.fixture(scope="module", name="shared_app")
@@ -306,8 +306,12 @@ def share_app_per_module() -> tuple[Any, Any, Any, Any]:
         return shared_app.settings
 
     @pytest.fixture(name="services")
-    def services_(settings: Settings, shared_app: SharedApp) -> Services:
-        return shared_app.services
+    def services_(settings: Settings, shared_app: SharedApp) -> Iterator[Services]:
+        # a test may assign services.clock or services.settings; the next one gets them back
+        saved = dict(vars(shared_app.services))
+        yield shared_app.services
+        vars(shared_app.services).clear()
+        vars(shared_app.services).update(saved)
 
     @pytest.fixture(name="app")
     def app_(settings: Settings, shared_app: SharedApp) -> Any:
