@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -143,18 +144,27 @@ def settings(db: Database, tmp_path: Path) -> Settings:
     return make_settings(db.url, tmp_path / "data")
 
 
-@pytest.fixture
-async def services(settings: Settings, db: Database) -> AsyncIterator[Services]:
-    built = Services(
+def build_services(settings: Settings, database: Database) -> Services:
+    """The services a test's app shares (close with :func:`close_services`)."""
+    return Services(
         settings=settings,
-        sessions=make_session_factory(db.engine),
+        sessions=make_session_factory(database.engine),
         passwords=PasswordService(settings),
         mailer=Mailer(settings.smtp_url, settings.mail_from, base_delay=0.05),
         cipher=SecretCipher(settings.encryption_keys),
     )
-    yield built
+
+
+async def close_services(built: Services) -> None:
     await built.mailer.stop()
     built.passwords.close()
+
+
+@pytest.fixture
+async def services(settings: Settings, db: Database) -> AsyncIterator[Services]:
+    built = build_services(settings, db)
+    yield built
+    await close_services(built)
 
 
 @pytest.fixture
@@ -232,10 +242,64 @@ async def app(settings: Settings, services: Services) -> Any:
     return create_app(settings, services=services)
 
 
+@dataclass
+class SharedApp:
+    settings: Settings
+    services: Services
+    app: Any
+
+
+def share_app_per_module() -> tuple[Any, Any, Any, Any]:
+    """Fixtures for a module whose tests may share one app per database: assign them as
+    ``shared_app, settings, services, app = share_app_per_module()`` in the module.
+
+    Building the app (its schema) is most of an in-process test's set-up (~0.04 s). A module
+    may share it when its tests depend only on the database, which every one of these
+    fixtures still empties first (through ``db``), not on a fresh app's memory (document
+    cache, metrics, persisted queries), and none changes the settings or the services
+    in place (what a test assigns to ``services.clock`` or ``services.settings`` is put back
+    after it). The data directory is emptied before each test.
+    """
+
+    @pytest.fixture(scope="module", name="shared_app")
+    async def shared_app_(
+        database: Database, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[SharedApp]:
+        shared_settings = make_settings(database.url, tmp_path_factory.mktemp("app") / "data")
+        built = build_services(shared_settings, database)
+        yield SharedApp(shared_settings, built, create_app(shared_settings, services=built))
+        await close_services(built)
+
+    @pytest.fixture(name="settings")
+    def settings_(db: Database, shared_app: SharedApp) -> Settings:
+        # a fresh data directory too (photos, exports), as each test had its own
+        shutil.rmtree(shared_app.settings.data_dir, ignore_errors=True)
+        return shared_app.settings
+
+    @pytest.fixture(name="services")
+    def services_(settings: Settings, shared_app: SharedApp) -> Iterator[Services]:
+        # a test may assign services.clock or services.settings; the next one gets them back
+        saved = dict(vars(shared_app.services))
+        yield shared_app.services
+        vars(shared_app.services).clear()
+        vars(shared_app.services).update(saved)
+
+    @pytest.fixture(name="app")
+    def app_(settings: Settings, shared_app: SharedApp) -> Any:
+        return shared_app.app
+
+    return shared_app_, settings_, services_, app_
+
+
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    """httpx over ASGI to ``app``, from a fixed client address (no lifespan is run)."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

@@ -13,9 +13,13 @@ from strawberry import relay
 
 from stridegraph.db.enums import PasswordPolicy, TokenPurpose
 from stridegraph.db.models import OneTimeToken, User
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.photos_support import png
 from tests.users_support import gid, set_settings, snapshot, user_row
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 CREATE = """
 mutation($input: CreateUserInput!) {

@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import share_app_per_module
 from tests.helpers import login_token, make_user
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 
 def cursor(payload: object) -> str:

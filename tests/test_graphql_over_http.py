@@ -20,8 +20,11 @@ from stridegraph.app import create_app
 from stridegraph.config import Settings
 from stridegraph.graph import request_codes
 from stridegraph.graph.http_protocol import GRAPHQL_RESPONSE_JSON, JSON, negotiate
-from tests.conftest import server_env, start_server, stop_server
+from tests.conftest import server_env, share_app_per_module, start_server, stop_server
 from tests.node_http_support import run_node
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 GRJ = {"accept": GRAPHQL_RESPONSE_JSON}
 APOLLO_ACCEPT = {"accept": f"{GRAPHQL_RESPONSE_JSON},{JSON};q=0.9"}

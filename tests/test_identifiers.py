@@ -13,8 +13,12 @@ from stridegraph.db.models import ApiToken, LoginAttempt, User
 from stridegraph.domain import accounts
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.unit import open_unit
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user, scoped_token
 from tests.users_support import snapshot
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {
   accessToken user { id username } errors { field code retryAfterSeconds } } }"""

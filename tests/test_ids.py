@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 
 from stridegraph.graph.ids import decode_global_id, parse_global_id, parse_row_id, to_global_id
+from tests.conftest import share_app_per_module
 from tests.helpers import login_token, make_user
 from tests.photos_support import png
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 NON_CANONICAL = [
     "01",

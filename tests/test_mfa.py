@@ -20,6 +20,7 @@ from stridegraph.domain.unit import open_unit
 from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.schema import build_schema, export_sdl
 from stridegraph.logs import JsonFormatter
+from tests.conftest import share_app_per_module
 from tests.helpers import login_token, make_user
 from tests.mfa_support import (
     DISABLE,
@@ -33,6 +34,9 @@ from tests.mfa_support import (
     install_clock,
     mfa_state,
 )
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 ME = "query { me { mfaEnabled } }"
 

@@ -14,8 +14,12 @@ from stridegraph.domain import mfa, tokens
 from stridegraph.domain.errors import Unauthenticated
 from stridegraph.domain.unit import open_unit
 from stridegraph.domain.viewer import resolve_bearer
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.mfa_support import COMPLETE, RESET, code_at, codes_of, enrol, install_clock, mfa_state
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 LOGIN = """mutation($u: String!, $p: String!) { login(username: $u, password: $p) {
   accessToken refreshToken mfaRequired mfaToken errors { field code message } } }"""

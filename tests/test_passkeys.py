@@ -21,6 +21,7 @@ from stridegraph.db.models import (
     User,
 )
 from stridegraph.domain.unit import open_unit
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.mfa_support import COMPLETE, code_at, codes_of, enrol, install_clock
 from tests.webauthn_support import (
@@ -36,6 +37,9 @@ from tests.webauthn_support import (
     register,
     unb64u,
 )
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 ME = "query { me { username passkeyCount } }"
 

@@ -26,9 +26,13 @@ from stridegraph.domain.scopes import PROFILE_READ, USERS_READ, scopes_for
 from stridegraph.domain.unit import open_unit
 from stridegraph.domain.viewer import Viewer
 from stridegraph.graph.schema import build_schema
-from tests.conftest import make_settings
+from tests.conftest import make_settings, share_app_per_module
 from tests.helpers import PASSWORD
 from tests.photos_support import png
+
+# One app per database for the ~740 cells, not one each (building the schema was most of a
+# cell's set-up); a cell depends only on the database, which is emptied before each cell.
+shared_app, settings, services, app = share_app_per_module()
 
 OK = "OK"
 UNAUTH = "UNAUTHENTICATED"

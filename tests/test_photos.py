@@ -21,7 +21,7 @@ from stridegraph.db.models import User
 from stridegraph.domain import photos
 from stridegraph.domain.errors import DomainError, ErrorCode
 from stridegraph.domain.unit import open_unit
-from tests.conftest import multipart_fields, server_env
+from tests.conftest import multipart_fields, server_env, share_app_per_module
 from tests.helpers import login_token, make_user
 from tests.photos_support import (
     BAD_INPUTS,
@@ -34,6 +34,9 @@ from tests.photos_support import (
     riff_chunks,
     webp,
 )
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 
 def gid(user: Any) -> str:

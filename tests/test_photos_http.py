@@ -12,8 +12,12 @@ from strawberry import relay
 from stridegraph.db.models import ServerSettings
 from stridegraph.db.models import User as UserRow
 from stridegraph.domain.scopes import PROFILE_READ, USERS_READ
+from tests.conftest import share_app_per_module
 from tests.helpers import login_token, make_user, scoped_token
 from tests.photos_support import UPLOAD, png
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 
 def gid(user: Any) -> str:

@@ -11,7 +11,11 @@ from sqlalchemy import func, select
 
 from stridegraph.db.models import LoginAttempt, User
 from stridegraph.domain.unit import Services, open_unit
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 JSON = {"content-type": "application/json"}
 DEEP = "[" * 200_000 + "]" * 200_000

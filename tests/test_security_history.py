@@ -13,8 +13,12 @@ from strawberry import relay
 from stridegraph.db.models import SecurityEvent
 from stridegraph.domain import retention, security_events
 from stridegraph.domain.unit import open_unit
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user
 from tests.mfa_support import COMPLETE, code_at, enrol, install_clock
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 IPHONE = (

@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 
 from stridegraph.db.enums import AccessType
+from tests.conftest import share_app_per_module
 from tests.helpers import login_token, make_user
 from tests.users_support import set_user
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 CONNECTION = """
 query($first: Int, $after: String, $last: Int, $before: String, $order: UserOrder, $filter: UserFilter) {

@@ -10,9 +10,13 @@ from sqlalchemy import func, select
 
 from stridegraph.db.models import ApiToken, Integrations, PrivacySettings, Session
 from stridegraph.domain.scopes import PROFILE_READ
+from tests.conftest import share_app_per_module
 from tests.helpers import PASSWORD, login_token, make_user, scoped_token
 from tests.photos_support import png
 from tests.users_support import snapshot, user_row
+
+# One app per database for the module; every test still starts on an empty database.
+shared_app, settings, services, app = share_app_per_module()
 
 UPDATE_ME = """
 mutation($input: UpdateMeInput!) {
